@@ -1,0 +1,280 @@
+"""Jute primitives and the :class:`Record` wrapper (see the package docstring)."""
+from __future__ import annotations
+
+import struct
+
+from construct import (
+    Construct,
+    Flag,
+    Int32sb,
+    Int64sb,
+    StreamError,
+    Struct,
+    Terminated,
+)
+
+#: Upper bound for any single buffer, string or vector inside a record.  Frames
+#: are bounded separately (``jute.maxbuffer``); this only keeps a corrupt length
+#: from making us allocate gigabytes.
+MAX_BUFFER_BYTES = 0x7FFFFFFF
+
+
+class JuteError(ValueError):
+    """Malformed jute input (the peer's fault, never ours)."""
+
+
+Int = Int32sb
+Long = Int64sb
+# Java's DataInput.readBoolean() treats any non-zero byte as true; Flag does too.
+Bool = Flag
+
+_I32 = struct.Struct(">i")
+
+
+def _read_length(io, what):
+    raw = io.read(4)
+    if len(raw) != 4:
+        raise StreamError("truncated %s length" % what)
+    n = _I32.unpack(raw)[0]
+    if n < -1:
+        raise StreamError("negative %s length %d" % (what, n))
+    return n
+
+
+def _read_exact(io, n, what):
+    data = io.read(n)
+    if len(data) != n:
+        raise StreamError("truncated %s: wanted %d bytes, got %d" % (what, n, len(data)))
+    return data
+
+
+def _parse_buffer(io):
+    n = _read_length(io, "buffer")
+    if n == -1:
+        return None
+    return _read_exact(io, n, "buffer")
+
+
+def _build_buffer(obj, io):
+    if obj is None:
+        io.write(b"\xff\xff\xff\xff")
+        return obj
+    io.write(_I32.pack(len(obj)))
+    io.write(obj)
+    return obj
+
+
+def _parse_ustring(io):
+    n = _read_length(io, "string")
+    if n == -1:
+        return None
+    return _read_exact(io, n, "string").decode("utf-8")
+
+
+def _build_ustring(obj, io):
+    if obj is None:
+        io.write(b"\xff\xff\xff\xff")
+        return obj
+    raw = obj.encode("utf-8")
+    io.write(_I32.pack(len(raw)))
+    io.write(raw)
+    return obj
+
+
+# Helper functions are injected into construct's generated module by name, so the
+# compiled parsers call them directly instead of going through a slow fallback.
+_HELPERS = {
+    "jute_read_length": _read_length,
+    "jute_read_exact": _read_exact,
+    "jute_parse_buffer": _parse_buffer,
+    "jute_build_buffer": _build_buffer,
+    "jute_parse_ustring": _parse_ustring,
+    "jute_build_ustring": _build_ustring,
+    "jute_I32": _I32,
+}
+
+
+class _Helpers:
+    """Emits a line that pulls our helpers into the generated module."""
+
+    @staticmethod
+    def emit(code):
+        code.append(
+            "from zkwire.jute.core import _HELPERS as jute_helpers\n"
+            "globals().update(jute_helpers)\n"
+        )
+
+
+class _BufferConstruct(Construct):
+    """``buffer``: int length (-1 = null) + bytes; value is ``bytes`` or ``None``."""
+
+    flagbuildnone = True
+
+    def _parse(self, stream, context, path):
+        return _parse_buffer(stream)
+
+    def _build(self, obj, stream, context, path):
+        return _build_buffer(obj, stream)
+
+    def _emitparse(self, code):
+        _Helpers.emit(code)
+        return "jute_parse_buffer(io)"
+
+    def _emitbuild(self, code):
+        _Helpers.emit(code)
+        return "jute_build_buffer(obj, io)"
+
+
+class _UStringConstruct(Construct):
+    """``ustring``: like buffer, decoded as UTF-8; value is ``str`` or ``None``."""
+
+    flagbuildnone = True
+
+    def _parse(self, stream, context, path):
+        return _parse_ustring(stream)
+
+    def _build(self, obj, stream, context, path):
+        return _build_ustring(obj, stream)
+
+    def _emitparse(self, code):
+        _Helpers.emit(code)
+        return "jute_parse_ustring(io)"
+
+    def _emitbuild(self, code):
+        _Helpers.emit(code)
+        return "jute_build_ustring(obj, io)"
+
+
+class _VectorConstruct(Construct):
+    """``vector<T>``: int count (-1 = null) + items; value is a list or ``None``."""
+
+    flagbuildnone = True
+
+    def __init__(self, subcon):
+        super().__init__()
+        self.subcon = subcon
+
+    def _parse(self, stream, context, path):
+        n = _read_length(stream, "vector")
+        if n == -1:
+            return None
+        return [self.subcon._parsereport(stream, context, path) for _ in range(n)]
+
+    def _build(self, obj, stream, context, path):
+        if obj is None:
+            stream.write(b"\xff\xff\xff\xff")
+            return obj
+        stream.write(_I32.pack(len(obj)))
+        for item in obj:
+            self.subcon._build(item, stream, context, path)
+        return obj
+
+    def _emitparse(self, code):
+        _Helpers.emit(code)
+        fname = "parse_jute_vector_%d" % code.allocateId()
+        code.append(
+            f"""
+            def {fname}(io, this):
+                n = jute_read_length(io, "vector")
+                if n == -1:
+                    return None
+                return [{self.subcon._compileparse(code)} for _ in range(n)]
+            """
+        )
+        return f"{fname}(io, this)"
+
+    def _emitbuild(self, code):
+        _Helpers.emit(code)
+        fname = "build_jute_vector_%d" % code.allocateId()
+        code.append(
+            f"""
+            def {fname}(items, io, this):
+                if items is None:
+                    io.write(b"\\xff\\xff\\xff\\xff")
+                    return items
+                io.write(jute_I32.pack(len(items)))
+                for obj in items:
+                    {self.subcon._compilebuild(code)}
+                return items
+            """
+        )
+        return f"{fname}(obj, io, this)"
+
+
+Buffer = _BufferConstruct()
+UString = _UStringConstruct()
+
+
+def Vector(subcon):
+    """``vector<subcon>``; ``subcon`` may be a primitive or a record's ``struct``."""
+    if isinstance(subcon, Record):
+        subcon = subcon.struct
+    return _VectorConstruct(subcon)
+
+
+class Record:
+    """A jute record: named fields in order, compiled once, usable both ways.
+
+    ``parse(data)`` demands that the record fills ``data`` exactly;
+    ``parse_prefix(data, offset)`` reads one record starting at ``offset`` and
+    returns ``(value, new_offset)``; ``build(value)`` accepts a dict or a
+    construct Container and returns bytes.  Fields may be primitives, other
+    Records, or Vectors.
+    """
+
+    def __init__(self, name: str, *fields):
+        self.name = name
+        subcons = []
+        for f in fields:
+            key, sub = f
+            if isinstance(sub, Record):
+                sub = sub.struct
+            subcons.append(key / sub)
+        self.fields = tuple(f[0] for f in fields)
+        self.struct = Struct(*subcons)
+        self._parse_whole = Struct(*subcons, Terminated).compile()
+        self._parse_one = Struct(*subcons).compile()
+        self._build = self.struct.compile()
+
+    def __repr__(self):
+        return "<jute record %s>" % self.name
+
+    def parse(self, data: bytes):
+        try:
+            return self._parse_whole.parse(data)
+        except Exception as e:  # construct, struct and codec errors alike
+            raise JuteError("bad %s: %s" % (self.name, _describe(e))) from None
+
+    def parse_prefix(self, data: bytes, offset: int = 0):
+        import io as _io
+
+        stream = _io.BytesIO(data)
+        stream.seek(offset)
+        try:
+            value = self._parse_one.parse_stream(stream)
+        except Exception as e:
+            raise JuteError("bad %s: %s" % (self.name, _describe(e))) from None
+        return value, stream.tell()
+
+    def build(self, value) -> bytes:
+        try:
+            return self._build.build(value)
+        except Exception as e:
+            # Building is our side: a failure here is a bug, not bad input.
+            raise TypeError("cannot build %s from %r: %s" % (self.name, value, e)) from None
+
+    def make(self, *args, **kwargs):
+        """A Container with this record's fields, positionally or by name."""
+        from construct import Container
+
+        c = Container(zip(self.fields, args))
+        c.update(kwargs)
+        return c
+
+
+def _describe(e: Exception) -> str:
+    if isinstance(e, UnicodeDecodeError):
+        return "invalid UTF-8 in string"
+    msg = str(e).strip().splitlines()
+    text = msg[-1] if msg else e.__class__.__name__
+    return text[:200]

@@ -1,0 +1,140 @@
+"""ACLs and authentication, as ZooKeeper's checkACL/fixupACL and its providers.
+
+An ACL inside the server is a tuple of ``(perms, scheme, id)`` triples; an
+authenticated identity is a ``(scheme, id)`` pair.  Every connection starts with
+``("ip", its address)``; ``addauth digest user:password`` adds
+``("digest", "user:" + base64(sha1("user:password")))``, or ``("super", "")``
+when it matches the configured super digest.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+
+from zkwire.consts import Perms
+
+OPEN_ACL_UNSAFE = ((Perms.ALL, "world", "anyone"),)
+READ_ACL_UNSAFE = ((Perms.READ, "world", "anyone"),)
+
+
+class NoAuth(Exception):
+    pass
+
+
+class InvalidACL(Exception):
+    pass
+
+
+def digest(user_password: str) -> str:
+    """``user:password`` -> ``user:base64(sha1(user:password))``."""
+    user = user_password.split(":", 1)[0]
+    sha = hashlib.sha1(user_password.encode("utf-8")).digest()
+    return user + ":" + base64.b64encode(sha).decode("ascii")
+
+
+def _ip_matches(client: str, acl_id: str) -> bool:
+    try:
+        if "/" in acl_id:
+            return ipaddress.ip_address(client) in ipaddress.ip_network(acl_id, strict=False)
+        return ipaddress.ip_address(client) == ipaddress.ip_address(acl_id)
+    except ValueError:
+        return False
+
+
+def _ip_valid(acl_id: str) -> bool:
+    try:
+        if "/" in acl_id:
+            ipaddress.ip_network(acl_id, strict=False)
+        else:
+            ipaddress.ip_address(acl_id)
+        return True
+    except ValueError:
+        return False
+
+
+def _digest_valid(acl_id: str) -> bool:
+    # Java's split(":") drops trailing empty strings; "a:b" is the only valid shape.
+    parts = acl_id.split(":")
+    while parts and parts[-1] == "":
+        parts.pop()
+    return len(parts) == 2
+
+
+#: scheme -> (is_authenticated, is_valid(id), matches(auth_id, acl_id))
+PROVIDERS = {
+    "digest": (True, _digest_valid, lambda a, b: a == b),
+    "ip": (False, _ip_valid, _ip_matches),
+}
+
+
+class AuthPolicy:
+    """Server-wide authentication settings (super digest, skipACL)."""
+
+    def __init__(self, super_digest: str | None = None, skip_acl: bool = False):
+        self.super_digest = super_digest
+        self.skip_acl = skip_acl
+
+    def authenticate(self, scheme: str, auth: bytes):
+        """Return the identities an auth packet grants, or None if it fails."""
+        if scheme != "digest":
+            return None
+        try:
+            text = auth.decode("utf-8")
+        except (UnicodeDecodeError, AttributeError):
+            return None
+        d = digest(text)
+        if self.super_digest and d == self.super_digest:
+            return [("super", ""), ("digest", d)]
+        return [("digest", d)]
+
+    def check(self, acl, perm: int, ids) -> None:
+        """Raise NoAuth unless ``ids`` may do ``perm`` under ``acl``."""
+        if self.skip_acl or not acl:
+            return
+        for scheme, _ in ids:
+            if scheme == "super":
+                return
+        for perms, scheme, aid in acl:
+            if perms & perm:
+                if scheme == "world" and aid == "anyone":
+                    return
+                provider = PROVIDERS.get(scheme)
+                if provider is None:
+                    continue
+                matches = provider[2]
+                for ascheme, auth_id in ids:
+                    if ascheme == scheme and matches(auth_id, aid):
+                        return
+        raise NoAuth()
+
+    @staticmethod
+    def fixup(acl, ids):
+        """ZooKeeper's fixupACL: validate, expand ``auth``, drop duplicates."""
+        if not acl:
+            raise InvalidACL()
+        uniq = []
+        for entry in acl:
+            if entry not in uniq:
+                uniq.append(entry)
+        out = []
+        for perms, scheme, aid in uniq:
+            if scheme is None:
+                raise InvalidACL()
+            if scheme == "world" and aid == "anyone":
+                out.append((perms, scheme, aid))
+            elif scheme == "auth":
+                found = False
+                for ascheme, auth_id in ids:
+                    p = PROVIDERS.get(ascheme)
+                    if p is not None and p[0]:
+                        found = True
+                        out.append((perms, ascheme, auth_id))
+                if not found:
+                    raise InvalidACL()
+            else:
+                p = PROVIDERS.get(scheme)
+                if p is None or aid is None or not p[1](aid):
+                    raise InvalidACL()
+                out.append((perms, scheme, aid))
+        return tuple(out)

@@ -1,0 +1,508 @@
+"""The server core: sessions, the per-session FIFO, reads, and the commit path.
+
+Theory of operation
+-------------------
+This module is sans-IO.  It never touches a socket, a file or a clock.  The
+network edge hands it decoded requests with the current time (``now_ms``); the
+core appends what must go out to each connection's ``outbox`` and lists the
+connections it touched in ``dirty``.  Writes leave the core as txns through
+``replicator.propose(hdr, txn)``; the edge persists them (standalone: log and
+fsync; later: a quorum) and hands them back with ``commit(batch, now_ms)``.
+
+The request path is one-way::
+
+    request(conn, xid, op, req, now)
+      read   -> answered now from the tree, unless this session has a write in
+                flight: then it waits in the session's queue behind that write
+      write  -> prep (validated against pending changes) -> txn -> propose;
+                the session's queue holds its place
+    commit(batch)
+      tree.apply(txn) -> watch events go out at once -> the origin's reply is
+      filled in -> each touched queue is drained in order
+
+So replies leave in request order, a read never overtakes the same session's
+write, and a watch event always leaves before any reply that could show the
+change.  Outbox entries are plain tuples; the codec turns them into frames:
+
+    ("connect", timeout_ms, session_id, passwd, read_only)
+    ("reply", xid, zxid, err, op, body)
+    ("event", zxid, event_type, state, path)
+    ("close", reason)
+"""
+from __future__ import annotations
+
+from collections import deque
+
+from zkwire.consts import Err, EventType, KeeperState, OpCode, Perms, Xid
+from .acl import NoAuth, OPEN_ACL_UNSAFE, AuthPolicy
+from .prep import KeeperError, Prep
+from .sessions import SessionTable, session_password
+from .tree import DataTree
+from .watches import WatchTable
+
+WRITE_OPS = frozenset((
+    OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL,
+    OpCode.delete, OpCode.setData, OpCode.setACL, OpCode.check, OpCode.multi,
+    OpCode.reconfig,
+))
+
+EXPIRED_PASSWD = b"\0" * 16
+
+
+class CoreConfig:
+    def __init__(self, tick_ms=2000, min_session_timeout_ms=None, max_session_timeout_ms=None,
+                 server_id=1, extended_types=False, super_digest=None, skip_acl=False,
+                 max_outstanding_per_conn=1000):
+        self.tick_ms = tick_ms
+        self.min_session_timeout_ms = min_session_timeout_ms or 2 * tick_ms
+        self.max_session_timeout_ms = max_session_timeout_ms or 20 * tick_ms
+        self.server_id = server_id
+        self.extended_types = extended_types
+        self.super_digest = super_digest
+        self.skip_acl = skip_acl
+        self.max_outstanding_per_conn = max_outstanding_per_conn
+
+
+class Conn:
+    """A client connection as the core sees it (the edge keeps the transport)."""
+
+    __slots__ = ("cid", "peer", "peer_ip", "session_id", "timeout_ms", "ids", "queue",
+                 "outbox", "closed", "established", "early", "dirty", "read_only_field",
+                 "received", "sent", "last_zxid", "last_op", "last_latency_ms", "created_ms",
+                 "last_response_ms", "min_latency_ms", "max_latency_ms", "total_latency_ms",
+                 "latency_count")
+
+    def __init__(self, cid, peer, peer_ip, now_ms):
+        self.cid = cid
+        self.peer = peer
+        self.peer_ip = peer_ip
+        self.session_id = 0
+        self.timeout_ms = 0
+        self.ids = [("ip", peer_ip)]
+        self.queue = deque()
+        self.outbox = []
+        self.closed = False
+        self.established = False
+        self.early = []
+        self.dirty = False
+        self.read_only_field = True
+        self.received = 0
+        self.sent = 0
+        self.last_zxid = -1
+        self.last_op = "NA"
+        self.created_ms = now_ms
+        self.last_response_ms = 0
+        self.last_latency_ms = 0
+        self.min_latency_ms = None
+        self.max_latency_ms = 0
+        self.total_latency_ms = 0
+        self.latency_count = 0
+
+    def __repr__(self):
+        return "<Conn %d %s sid=%#x>" % (self.cid, self.peer, self.session_id & (2**64 - 1))
+
+
+class _Pending:
+    """A place in a session's FIFO: a read to run, or a write/connect awaiting commit."""
+
+    __slots__ = ("xid", "op", "req", "reply", "start_ms")
+
+    def __init__(self, xid, op, req, start_ms):
+        self.xid = xid
+        self.op = op
+        self.req = req
+        self.reply = None
+        self.start_ms = start_ms
+
+
+class ServerStats:
+    def __init__(self):
+        self.packets_received = 0
+        self.packets_sent = 0
+        self.min_latency_ms = None
+        self.max_latency_ms = 0
+        self.total_latency_ms = 0
+        self.latency_count = 0
+
+    def reset(self):
+        self.__init__()
+
+
+class ServerCore:
+    def __init__(self, config: CoreConfig, replicator, now_ms: int, tree: DataTree | None = None):
+        self.config = config
+        self.replicator = replicator
+        self.tree = tree if tree is not None else DataTree(OPEN_ACL_UNSAFE)
+        self.auth = AuthPolicy(config.super_digest, config.skip_acl)
+        self.prep = Prep(self.tree, self.auth, config.extended_types)
+        self.sessions = SessionTable(config.tick_ms, config.server_id, now_ms)
+        self.watches = WatchTable()
+        self.conns = {}
+        self.session_conn = {}
+        self.inflight = {}            # zxid -> (conn, _Pending) for origin replies
+        self.dirty = []
+        self.stats = ServerStats()
+        self._next_cid = 1
+
+    # --- connections -----------------------------------------------------------
+    def open_conn(self, peer: str, peer_ip: str, now_ms: int) -> Conn:
+        conn = Conn(self._next_cid, peer, peer_ip, now_ms)
+        self._next_cid += 1
+        self.conns[conn.cid] = conn
+        return conn
+
+    def conn_lost(self, conn: Conn) -> None:
+        """The transport is gone.  The session lives on until it expires."""
+        if conn.closed:
+            return
+        conn.closed = True
+        self.conns.pop(conn.cid, None)
+        self.watches.remove_watcher(conn)
+        if conn.session_id and self.session_conn.get(conn.session_id) is conn:
+            del self.session_conn[conn.session_id]
+        conn.queue.clear()
+
+    def _emit(self, conn: Conn, item) -> None:
+        if conn.closed:
+            return
+        conn.outbox.append(item)
+        if not conn.dirty:
+            conn.dirty = True
+            self.dirty.append(conn)
+
+    def take_dirty(self) -> list:
+        d = self.dirty
+        self.dirty = []
+        for c in d:
+            c.dirty = False
+        return d
+
+    def _close_conn(self, conn: Conn, reason: str) -> None:
+        self._emit(conn, ("close", reason))
+
+    # --- the handshake -----------------------------------------------------------
+    def connect(self, conn: Conn, req, read_only_field: bool, now_ms: int) -> None:
+        conn.read_only_field = read_only_field
+        self.stats.packets_received += 1
+        conn.received += 1
+        if req.lastZxidSeen > self.tree.last_zxid:
+            # The client has seen a newer state than ours: it must try another server.
+            self._close_conn(conn, "client has seen zxid %#x, our last zxid is %#x"
+                             % (req.lastZxidSeen, self.tree.last_zxid))
+            return
+        cfg = self.config
+        timeout = min(max(req.timeOut, cfg.min_session_timeout_ms), cfg.max_session_timeout_ms)
+        conn.timeout_ms = timeout
+        if req.sessionId == 0:
+            sid = self.sessions.next_session_id()
+            conn.session_id = sid
+            hdr, txn = self.prep.prep_create_session(sid, timeout, now_ms)
+            p = _Pending(0, OpCode.createSession, None, now_ms)
+            conn.queue.append(p)
+            self.inflight[hdr.zxid] = (conn, p)
+            self.replicator.propose(hdr, txn)
+            return
+        sid = req.sessionId
+        # Like ZooKeeper, any reconnect attempt closes the session's current
+        # connection first, even one whose password turns out to be wrong.
+        old = self.session_conn.pop(sid, None)
+        if old is not None and old is not conn:
+            self._close_conn(old, "session %#x reconnected elsewhere" % (sid & (2**64 - 1)))
+            self.watches.remove_watcher(old)
+            old.session_id = 0
+        if (req.passwd == session_password(sid) and self.sessions.touch(sid, now_ms, timeout)):
+            conn.session_id = sid
+            self.session_conn[sid] = conn
+            conn.established = True
+            self._emit(conn, ("connect", timeout, sid, session_password(sid), False))
+        else:
+            self._emit(conn, ("connect", 0, 0, EXPIRED_PASSWD, False))
+            self._close_conn(conn, "invalid session %#x, probably expired" % (sid & (2**64 - 1)))
+
+    # --- requests ----------------------------------------------------------------
+    def request(self, conn: Conn, xid: int, op: int, req, now_ms: int) -> None:
+        """One decoded request from an established connection."""
+        if not conn.established:
+            # Pipelined behind the handshake: held until the session exists.
+            conn.early.append((xid, op, req, now_ms))
+            return
+        self.stats.packets_received += 1
+        conn.received += 1
+        sid = conn.session_id
+        if not self.sessions.touch(sid, now_ms):
+            # Expired or closing: ZooKeeper drops the connection.
+            self._close_conn(conn, "session %#x is not live" % (sid & (2**64 - 1)))
+            return
+        if op == OpCode.ping:
+            if conn.queue:
+                conn.queue.append(_Pending(xid, op, req, now_ms))
+            else:
+                self._reply(conn, Xid.PING, self.tree.last_zxid, 0, op, None, now_ms, "PING")
+            return
+        if op == OpCode.auth:
+            self._auth(conn, req)
+            return
+        if op in WRITE_OPS:
+            hdr, txn = self.prep.prep(sid, xid, op, req, conn.ids, now_ms)
+            p = _Pending(xid, op, req, now_ms)
+            conn.queue.append(p)
+            self.inflight[hdr.zxid] = (conn, p)
+            self.replicator.propose(hdr, txn)
+            return
+        if op == OpCode.closeSession:
+            self.sessions.mark_closing(sid)
+            hdr, txn = self.prep.prep_close_session(sid, now_ms)
+            p = _Pending(xid, op, req, now_ms)
+            conn.queue.append(p)
+            self.inflight[hdr.zxid] = (conn, p)
+            self.replicator.propose(hdr, txn)
+            return
+        if conn.queue:
+            conn.queue.append(_Pending(xid, op, req, now_ms))
+        else:
+            self._read(conn, xid, op, req, now_ms, now_ms)
+
+    def _auth(self, conn, req):
+        ids = self.auth.authenticate(req.scheme, req.auth) if req.scheme == "digest" else None
+        if ids is None:
+            # ZooKeeper answers AUTHFAILED (zxid 0) and closes the connection.
+            self._emit(conn, ("reply", Xid.AUTH, 0, Err.AUTHFAILED, OpCode.auth, None))
+            self._close_conn(conn, "authentication failed for scheme %r" % (req.scheme,))
+            return
+        for i in ids:
+            if i not in conn.ids:
+                conn.ids.append(i)
+        self._emit(conn, ("reply", Xid.AUTH, 0, 0, OpCode.auth, None))
+
+    def _reply(self, conn, xid, zxid, err, op, body, start_ms, now_ms_or_name):
+        self.stats.packets_sent += 1
+        conn.sent += 1
+        self._emit(conn, ("reply", xid, zxid, err, op, body))
+
+    # --- reads -----------------------------------------------------------------
+    def _read(self, conn, xid, op, req, start_ms, now_ms):
+        tree = self.tree
+        zxid = tree.last_zxid
+        try:
+            body = self._read_body(conn, op, req)
+            err = 0
+        except KeeperError as e:
+            body = None
+            err = e.code
+        self._finish(conn, xid, zxid, err, op, body, start_ms, now_ms)
+
+    def _finish(self, conn, xid, zxid, err, op, body, start_ms, now_ms):
+        conn.last_zxid = zxid
+        conn.last_op = op
+        latency = now_ms - start_ms
+        conn.last_latency_ms = latency
+        conn.last_response_ms = now_ms
+        st = self.stats
+        for o in (conn, st):
+            if o.min_latency_ms is None or latency < o.min_latency_ms:
+                o.min_latency_ms = latency
+            if latency > o.max_latency_ms:
+                o.max_latency_ms = latency
+            o.total_latency_ms += latency
+            o.latency_count += 1
+        st.packets_sent += 1
+        conn.sent += 1
+        self._emit(conn, ("reply", xid, zxid, err, op, body))
+
+    def _check(self, node, perm, conn):
+        try:
+            self.auth.check(node.acl, perm, conn.ids)
+        except NoAuth:
+            raise KeeperError(Err.NOAUTH) from None
+
+    def _node(self, path):
+        node = self.tree.nodes.get(path)
+        if node is None:
+            raise KeeperError(Err.NONODE)
+        return node
+
+    def _read_body(self, conn, op, req):
+        if op == OpCode.getData:
+            node = self._node(req.path)
+            self._check(node, Perms.READ, conn)
+            if req.watch:
+                self.watches.data.add(req.path, conn)
+            return (node.data, node.stat())
+        if op == OpCode.exists:
+            path = req.path
+            if "\0" in path:
+                raise KeeperError(Err.BADARGUMENTS)
+            node = self.tree.nodes.get(path)
+            if node is not None:
+                self._check(node, Perms.READ, conn)
+            if req.watch:
+                self.watches.data.add(path, conn)
+            if node is None:
+                raise KeeperError(Err.NONODE)
+            return node.stat()
+        if op in (OpCode.getChildren, OpCode.getChildren2):
+            node = self._node(req.path)
+            self._check(node, Perms.READ, conn)
+            if req.watch:
+                self.watches.child.add(req.path, conn)
+            if op == OpCode.getChildren:
+                return list(node.children)
+            return (list(node.children), node.stat())
+        if op == OpCode.sync:
+            return req.path
+        if op == OpCode.getACL:
+            node = self._node(req.path)
+            self._check(node, Perms.READ | Perms.ADMIN, conn)
+            acl = node.acl
+            try:
+                self.auth.check(acl, Perms.ADMIN, conn.ids)
+            except NoAuth:
+                # ZooKeeper 3.9 hides digest hashes from readers without ADMIN.
+                acl = tuple((p, s, i.split(":", 1)[0] + ":x" if s == "digest" else i)
+                            for p, s, i in acl)
+            return (acl, node.stat())
+        if op in (OpCode.setWatches, OpCode.setWatches2):
+            self._set_watches(conn, req)
+            return None
+        if op == OpCode.getAllChildrenNumber:
+            node = self._node(req.path)
+            self._check(node, Perms.READ, conn)
+            return self.tree.all_children_number(req.path)
+        if op == OpCode.getEphemerals:
+            prefix = req.prefixPath
+            paths = self.tree.session_ephemerals(conn.session_id)
+            if prefix and prefix.strip() and prefix.strip() != "/":
+                paths = [p for p in paths if p.startswith(prefix)]
+            return paths
+        if op == OpCode.whoAmI:
+            return [(s, i) for s, i in conn.ids]
+        if op == OpCode.multiRead:
+            results = []
+            for sub_op, sub_req in req:
+                try:
+                    results.append((sub_op, 0, self._read_body(conn, sub_op, sub_req)))
+                except KeeperError as e:
+                    results.append((OpCode.error, e.code, None))
+            return results
+        if op in (OpCode.checkWatches, OpCode.removeWatches):
+            return self._check_remove_watches(conn, op, req)
+        raise KeeperError(Err.UNIMPLEMENTED)
+
+    def _check_remove_watches(self, conn, op, req):
+        from zkwire.consts import WatcherType
+
+        path, wtype = req.path, req.type
+        tables = []
+        if wtype in (WatcherType.Children, WatcherType.Any):
+            tables.append((self.watches.child, EventType.ChildWatchRemoved))
+        if wtype in (WatcherType.Data, WatcherType.Any):
+            tables.append((self.watches.data, EventType.DataWatchRemoved))
+        found = [(t, ev) for t, ev in tables if t.contains(path, conn)]
+        if not found:
+            raise KeeperError(Err.NOWATCHER)
+        if op == OpCode.removeWatches:
+            for t, ev in found:
+                t.remove(path, conn)
+        return None
+
+    def _set_watches(self, conn, req):
+        rel = req.relativeZxid
+        nodes = self.tree.nodes
+        zxid = -1
+        ev = []
+        for path in req.dataWatches or ():
+            node = nodes.get(path)
+            if node is None:
+                ev.append((EventType.NodeDeleted, path))
+            elif node.mzxid > rel:
+                ev.append((EventType.NodeDataChanged, path))
+            else:
+                self.watches.data.add(path, conn)
+        for path in req.existWatches or ():
+            if path in nodes:
+                ev.append((EventType.NodeCreated, path))
+            else:
+                self.watches.data.add(path, conn)
+        for path in req.childWatches or ():
+            node = nodes.get(path)
+            if node is None:
+                ev.append((EventType.NodeDeleted, path))
+            elif node.pzxid > rel:
+                ev.append((EventType.NodeChildrenChanged, path))
+            else:
+                self.watches.child.add(path, conn)
+        for etype, path in ev:
+            self._emit(conn, ("event", zxid, etype, KeeperState.SyncConnected, path))
+
+    # --- commits ---------------------------------------------------------------------
+    def commit(self, batch, now_ms: int) -> None:
+        """Apply committed txns in order and answer their origins."""
+        touched = []
+        for hdr, txn in batch:
+            rc = self.tree.apply(hdr, txn)
+            self.prep.committed(hdr.zxid)
+            t = hdr.type
+            if t == OpCode.createSession:
+                self.sessions.add(hdr.clientId, txn.timeOut, now_ms)
+            elif t == OpCode.closeSession:
+                self.sessions.remove(hdr.clientId)
+            for etype, path in rc.triggers:
+                for w in self.watches.trigger(etype, path):
+                    self._emit(w, ("event", hdr.zxid, etype, KeeperState.SyncConnected, path))
+            origin = self.inflight.pop(hdr.zxid, None)
+            if origin is not None:
+                conn, p = origin
+                p.reply = rc
+                touched.append(conn)
+            elif t == OpCode.closeSession:
+                # An expiry decided by our clock: drop the session's connection.
+                conn = self.session_conn.pop(hdr.clientId, None)
+                if conn is not None:
+                    self._close_conn(conn, "session %#x expired" % (hdr.clientId & (2**64 - 1)))
+        for conn in touched:
+            self._drain(conn, now_ms)
+
+    def _drain(self, conn, now_ms):
+        q = conn.queue
+        while q:
+            p = q[0]
+            op = p.op
+            if op == OpCode.createSession:
+                if p.reply is None:
+                    return
+                q.popleft()
+                sid = conn.session_id
+                conn.established = True
+                self.session_conn[sid] = conn
+                self._emit(conn, ("connect", conn.timeout_ms, sid, session_password(sid), False))
+                early, conn.early = conn.early, []
+                for xid, op_, req, t in early:
+                    self.request(conn, xid, op_, req, t)
+                continue
+            if op in WRITE_OPS or op == OpCode.closeSession:
+                rc = p.reply
+                if rc is None:
+                    return
+                q.popleft()
+                body = None
+                if not rc.err or op == OpCode.multi:
+                    body = rc
+                self._finish(conn, p.xid, self.tree.last_zxid, rc.err if op != OpCode.multi else 0,
+                             op, body, p.start_ms, now_ms)
+                if op == OpCode.closeSession:
+                    self._close_conn(conn, "client closed its session")
+                    self.session_conn.pop(conn.session_id, None)
+                continue
+            q.popleft()
+            if op == OpCode.ping:
+                self._reply(conn, Xid.PING, self.tree.last_zxid, 0, op, None, p.start_ms, "PING")
+            else:
+                self._read(conn, p.xid, op, p.req, p.start_ms, now_ms)
+
+    # --- time -------------------------------------------------------------------------
+    def tick(self, now_ms: int) -> None:
+        """Expire sessions whose deadline has passed (as closeSession txns)."""
+        for s in self.sessions.expired(now_ms):
+            s.closing = True
+            hdr, txn = self.prep.prep_close_session(s.session_id, now_ms)
+            self.replicator.propose(hdr, txn)

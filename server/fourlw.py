@@ -1,0 +1,301 @@
+"""Four-letter words: the plain-text admin commands on the client port.
+
+A new connection whose first four bytes spell a known command gets that
+command's text and is closed, as in ZooKeeper.  Commands outside
+``4lw.commands.whitelist`` answer "<cmd> is not executed because it is not in
+the whitelist." (ZooKeeper's wording).  Output formats follow ZooKeeper 3.9.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import sys
+import time
+
+import zkwire
+from zkwire.consts import OPCODE_NAMES, OpCode
+
+#: The version we report (kazoo's server_version() parses it from envi).
+ZK_COMPAT_VERSION = "3.9.3"
+FULL_VERSION = "%s-zkwire-%s, built on 1970-01-01 00:00 UTC" % (ZK_COMPAT_VERSION, zkwire.__version__)
+
+COMMANDS = ("ruok", "srvr", "stat", "conf", "cons", "envi", "mntr", "wchs", "wchc",
+            "wchp", "dump", "isro", "crst", "srst", "dirs", "gtmk", "stmk", "hash")
+FOUR_LETTER_WORDS = frozenset(c.encode("ascii") for c in COMMANDS)
+
+# ZooKeeper's short names for the last operation of a connection (cons "lop=").
+LAST_OP = {
+    OpCode.ping: "PING", OpCode.getData: "GETD", OpCode.setData: "SETD",
+    OpCode.create: "CREA", OpCode.create2: "CREA", OpCode.createTTL: "CREA",
+    OpCode.createContainer: "CREA", OpCode.delete: "DELE", OpCode.exists: "EXIS",
+    OpCode.getChildren: "GETC", OpCode.getChildren2: "GETC", OpCode.getACL: "GETA",
+    OpCode.setACL: "SETA", OpCode.sync: "SYNC", OpCode.check: "CHEC",
+    OpCode.multi: "MULT", OpCode.multiRead: "MLTR", OpCode.setWatches: "SETW",
+    OpCode.setWatches2: "STW2", OpCode.closeSession: "CLOSE", OpCode.createSession: "SESS",
+    OpCode.getAllChildrenNumber: "GETACN", OpCode.getEphemerals: "GETE", OpCode.whoAmI: "HOMI",
+    OpCode.checkWatches: "CHKW", OpCode.removeWatches: "REMW", OpCode.addWatch: "ADDW",
+}
+
+
+def _hex(v: int) -> str:
+    return "%x" % (v & 0xFFFFFFFFFFFFFFFF)
+
+
+def _dir_size(path) -> int:
+    total = 0
+    if not path:
+        return 0
+    d = os.path.join(path, "version-2")
+    try:
+        for name in os.listdir(d):
+            try:
+                total += os.path.getsize(os.path.join(d, name))
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return total
+
+
+class FourLetterWords:
+    def __init__(self, server, whitelist):
+        self.server = server
+        wl = set()
+        for w in whitelist:
+            w = w.strip()
+            if w == "*":
+                wl.update(COMMANDS)
+            elif w:
+                wl.add(w)
+        # ZooKeeper always allows srvr (3.5.3+ default whitelist) only if listed;
+        # it is in the default list, which the config layer supplies.
+        self.whitelist = wl
+        self.trace_mask = 0
+
+    def run(self, word: str, proto) -> str:
+        if word not in self.whitelist:
+            return "%s is not executed because it is not in the whitelist.\n" % word
+        return getattr(self, "cmd_" + word)(proto)
+
+    # --- the commands -------------------------------------------------------------------
+    def cmd_ruok(self, proto):
+        return "imok"
+
+    def cmd_isro(self, proto):
+        return "rw"
+
+    def _stats_block(self):
+        core = self.server.core
+        st = core.stats
+        n = st.latency_count
+        avg = (st.total_latency_ms / n) if n else 0.0
+        lines = [
+            "Latency min/avg/max: %d/%s/%d" % (st.min_latency_ms or 0, _java_double(avg), st.max_latency_ms),
+            "Received: %d" % st.packets_received,
+            "Sent: %d" % st.packets_sent,
+            "Connections: %d" % len(self.server.protocols),
+            "Outstanding: %d" % sum(len(c.queue) for c in core.conns.values()),
+            "Zxid: 0x%x" % core.tree.last_zxid,
+            "Mode: standalone",
+            "Node count: %d" % core.tree.node_count(),
+        ]
+        return "\n".join(lines) + "\n"
+
+    def cmd_srvr(self, proto):
+        return "Zookeeper version: %s\n" % FULL_VERSION + self._stats_block()
+
+    def cmd_stat(self, proto):
+        out = ["Zookeeper version: %s\n" % FULL_VERSION, "Clients:\n"]
+        for p in self._protocols():
+            out.append(self._conn_info(p, brief=True) + "\n")
+        out.append("\n")
+        out.append(self._stats_block())
+        return "".join(out)
+
+    def cmd_cons(self, proto):
+        return "".join(self._conn_info(p, brief=False) + "\n" for p in self._protocols()) + "\n"
+
+    def _protocols(self):
+        return [p for p in self.server.protocols.values() if p.conn is not None]
+
+    def _conn_info(self, p, brief):
+        c = p.conn
+        s = " /%s[%s](queued=%d,recved=%d,sent=%d" % (
+            p.peer, "1" if not p.closing else "0", len(c.queue), c.received, c.sent)
+        if not brief and c.session_id:
+            n = c.latency_count
+            avg = (c.total_latency_ms / n) if n else 0.0
+            s += (",sid=0x%s,lop=%s,est=%d,to=%d,lzxid=0x%s,lresp=%d,llat=%d,minlat=%d,avglat=%s,maxlat=%d"
+                  % (_hex(c.session_id), LAST_OP.get(c.last_op, "NA"), c.created_ms, c.timeout_ms,
+                     _hex(c.last_zxid), c.last_response_ms, c.last_latency_ms,
+                     c.min_latency_ms or 0, _java_double(avg), c.max_latency_ms))
+        return s + ")"
+
+    def cmd_crst(self, proto):
+        for p in self._protocols():
+            c = p.conn
+            c.received = c.sent = 0
+            c.min_latency_ms = None
+            c.max_latency_ms = c.total_latency_ms = c.latency_count = 0
+            c.last_zxid = -1
+            c.last_op = "NA"
+            c.last_response_ms = c.last_latency_ms = 0
+        return "Connection stats reset.\n"
+
+    def cmd_srst(self, proto):
+        self.server.core.stats.reset()
+        return "Server stats reset.\n"
+
+    def cmd_conf(self, proto):
+        srv = self.server
+        cfg = srv.config
+        data_dir = srv.settings.get("dataDir", "")
+        log_dir = srv.settings.get("dataLogDir", data_dir)
+        lines = [
+            "clientPort=%d" % srv.port,
+            "secureClientPort=-1",
+            "dataDir=%s" % os.path.join(os.path.abspath(data_dir), "version-2") if data_dir else "dataDir=",
+            "dataDirSize=%d" % _dir_size(data_dir),
+            "dataLogDir=%s" % os.path.join(os.path.abspath(log_dir), "version-2") if log_dir else "dataLogDir=",
+            "dataLogSize=%d" % _dir_size(log_dir),
+            "tickTime=%d" % cfg.tick_ms,
+            "maxClientCnxns=%d" % srv.max_client_cnxns,
+            "minSessionTimeout=%d" % cfg.min_session_timeout_ms,
+            "maxSessionTimeout=%d" % cfg.max_session_timeout_ms,
+            "clientPortListenBacklog=-1",
+            "serverId=%d" % cfg.server_id,
+        ]
+        return "\n".join(lines) + "\n"
+
+    def cmd_envi(self, proto):
+        env = [
+            ("zookeeper.version", FULL_VERSION),
+            ("host.name", socket.gethostname()),
+            ("java.version", "n/a (zkwire on Python %s)" % platform.python_version()),
+            ("java.vendor", "n/a"),
+            ("java.home", sys.prefix),
+            ("java.class.path", ""),
+            ("java.library.path", ""),
+            ("java.io.tmpdir", os.environ.get("TMPDIR", "/tmp")),
+            ("java.compiler", "<NA>"),
+            ("os.name", platform.system()),
+            ("os.arch", platform.machine()),
+            ("os.version", platform.release()),
+            ("user.name", os.environ.get("USER", "")),
+            ("user.home", os.path.expanduser("~")),
+            ("user.dir", os.getcwd()),
+        ]
+        return "Environment:\n" + "".join("%s=%s\n" % kv for kv in env)
+
+    def cmd_mntr(self, proto):
+        srv = self.server
+        core = srv.core
+        st = core.stats
+        n = st.latency_count
+        tree = core.tree
+        try:
+            fds = len(os.listdir("/proc/self/fd"))
+        except OSError:
+            fds = -1
+        try:
+            import resource
+            max_fds = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        except Exception:
+            max_fds = -1
+        metrics = [
+            ("zk_version", FULL_VERSION),
+            ("zk_server_state", "standalone"),
+            ("zk_avg_latency", _java_double((st.total_latency_ms / n) if n else 0.0)),
+            ("zk_max_latency", st.max_latency_ms),
+            ("zk_min_latency", st.min_latency_ms or 0),
+            ("zk_packets_received", st.packets_received),
+            ("zk_packets_sent", st.packets_sent),
+            ("zk_num_alive_connections", len(srv.protocols)),
+            ("zk_outstanding_requests", sum(len(c.queue) for c in core.conns.values())),
+            ("zk_znode_count", tree.node_count()),
+            ("zk_watch_count", core.watches.count()),
+            ("zk_ephemerals_count", sum(len(v) for v in tree.ephemerals.values())),
+            ("zk_approximate_data_size", tree.approximate_data_size()),
+            ("zk_open_file_descriptor_count", fds),
+            ("zk_max_file_descriptor_count", max_fds),
+            ("zk_uptime", srv.now_ms() - srv.started_ms),
+            ("zk_global_sessions", len(core.sessions.sessions)),
+            ("zk_local_sessions", 0),
+        ]
+        return "".join("%s\t%s\n" % kv for kv in metrics)
+
+    def _watch_owner(self, watcher):
+        return watcher.session_id
+
+    def cmd_wchs(self, proto):
+        w = self.server.core.watches
+        watchers = set(w.data.by_watcher) | set(w.child.by_watcher)
+        return "%d connections watching %d paths\nTotal watches:%d\n" % (
+            len(watchers), w.path_count(), w.count())
+
+    def cmd_wchc(self, proto):
+        w = self.server.core.watches
+        by_sid = {}
+        for table in (w.data, w.child):
+            for watcher, paths in table.by_watcher.items():
+                by_sid.setdefault(watcher.session_id, {}).update(paths)
+        out = []
+        for sid, paths in by_sid.items():
+            out.append("0x%s\n" % _hex(sid))
+            out.extend("\t%s\n" % p for p in paths)
+        return "".join(out)
+
+    def cmd_wchp(self, proto):
+        w = self.server.core.watches
+        by_path = {}
+        for table in (w.data, w.child):
+            for path, watchers in table.by_path.items():
+                by_path.setdefault(path, {}).update((x.session_id, None) for x in watchers)
+        out = []
+        for path, sids in by_path.items():
+            out.append("%s\n" % path)
+            out.extend("\t0x%s\n" % _hex(s) for s in sids)
+        return "".join(out)
+
+    def cmd_dump(self, proto):
+        core = self.server.core
+        sessions = core.sessions.sessions
+        out = ["SessionTracker dump:\n", "Global Sessions(%d):\n" % len(sessions)]
+        now = self.server.now_ms()
+        for s in sorted(sessions.values(), key=lambda s: s.session_id):
+            out.append("0x%s\t%dms\n" % (_hex(s.session_id), max(0, s.expire_at_ms - now)))
+        eph = core.tree.ephemerals
+        out.append("ephemeral nodes dump:\n")
+        out.append("Sessions with Ephemerals (%d):\n" % len(eph))
+        for sid, paths in eph.items():
+            out.append("0x%s:\n" % _hex(sid))
+            out.extend("\t%s\n" % p for p in paths)
+        out.append("Connections dump:\n")
+        established = [p for p in self._protocols() if p.conn.established]
+        out.append("Connections Sets (1)/(%d):\n" % len(established))
+        out.append("%d expire at %s:\n" % (len(established), time.strftime("%a %b %d %H:%M:%S %Z %Y")))
+        for p in established:
+            out.append("\tip: /%s sessionId: 0x%s\n" % (p.peer, _hex(p.conn.session_id)))
+        return "".join(out)
+
+    def cmd_dirs(self, proto):
+        s = self.server.settings
+        data_dir = s.get("dataDir", "")
+        log_dir = s.get("dataLogDir", data_dir)
+        return "datadir_size: %d\nlogdir_size: %d\n" % (_dir_size(data_dir), _dir_size(log_dir))
+
+    def cmd_gtmk(self, proto):
+        return "%d\n" % self.trace_mask
+
+    def cmd_stmk(self, proto):
+        return "%d\n" % self.trace_mask
+
+    def cmd_hash(self, proto):
+        return "Digest in standalone mode is not supported\n"
+
+
+def _java_double(v: float) -> str:
+    """Format like Java's Double.toString for the small values stats hold."""
+    r = repr(float(v))
+    return r if "e" not in r else "%.4f" % v

@@ -1,0 +1,273 @@
+"""Twisted at the edge: sockets, frames, timers and the commit loop.
+
+Theory of operation
+-------------------
+:class:`ZooKeeperServer` owns the sans-IO :class:`~zkwire.server.core.ServerCore`
+and everything with side effects around it: the reactor, the clock, the
+listening port and the replicator's flushes.  One :class:`ClientProtocol` per TCP
+connection splits bytes into frames, decodes them and hands them to the core.
+
+After each batch of input the server (1) writes every outbox the core filled,
+one ``transport.write`` per connection, and (2) if writes were proposed,
+schedules one flush for the end of this reactor turn, so all the writes that
+arrived together are made durable together (group commit).  A tick timer asks
+the core to expire sessions.
+
+Bad input never escapes a connection: a malformed or oversized frame closes that
+connection with one log line naming the peer and the reason.
+"""
+from __future__ import annotations
+
+import logging
+
+from twisted.internet.protocol import Factory, Protocol
+
+from zkwire.consts import Err, OpCode
+from zkwire.protocol import (
+    FrameDecoder,
+    ProtocolError,
+    decode_connect,
+    decode_request,
+    encode_connect,
+    encode_event,
+    encode_reply,
+)
+from .core import CoreConfig, ServerCore
+from .fourlw import FOUR_LETTER_WORDS, FourLetterWords
+from .replicator import StandaloneReplicator
+from .storage import MemoryLog
+
+log = logging.getLogger("zkwire.server")
+
+KNOWN_OPS = frozenset(v for k, v in vars(OpCode).items() if not k.startswith("_"))
+
+
+class ClientProtocol(Protocol):
+    def __init__(self, server: "ZooKeeperServer"):
+        self.server = server
+        self.conn = None
+        self.decoder = FrameDecoder(server.max_buffer)
+        self.handshake_done = False
+        self.closing = False
+        self.paused = False
+
+    # --- Twisted callbacks ----------------------------------------------------------
+    def connectionMade(self):
+        peer = self.transport.getPeer()
+        host = getattr(peer, "host", "?")
+        port = getattr(peer, "port", 0)
+        self.peer = "%s:%s" % (host, port)
+        self.peer_ip = host
+        srv = self.server
+        if not srv.admit(self):
+            log.warning("Too many connections from %s - max is %d", host, srv.max_client_cnxns)
+            self.closing = True
+            self.transport.abortConnection()
+            return
+        self.conn = srv.core.open_conn(self.peer, host, srv.now_ms())
+        srv.protocols[self.conn.cid] = self
+
+    def dataReceived(self, data):
+        if self.closing:
+            return
+        srv = self.server
+        try:
+            if not self.handshake_done:
+                if self.decoder.buffered() < 4 and len(data) >= 1:
+                    word = (bytes(self.decoder._buf) + data)[:4]
+                    if len(word) == 4 and word in FOUR_LETTER_WORDS:
+                        self._four_letter_word(word.decode("ascii"))
+                        return
+            frames = self.decoder.feed(data)
+            now = srv.now_ms()
+            core = srv.core
+            for f in frames:
+                if self.closing:
+                    break
+                if not self.handshake_done:
+                    req, ro = decode_connect(f)
+                    self.handshake_done = True
+                    core.connect(self.conn, req, ro, now)
+                    continue
+                xid, op, req = decode_request(f)
+                if req is None and op not in (OpCode.ping, OpCode.closeSession, OpCode.whoAmI):
+                    if op not in KNOWN_OPS or op in (OpCode.notification, OpCode.error,
+                                                     OpCode.createSession):
+                        # ZooKeeper's UnimplementedRequestProcessor: answer, then close.
+                        self.conn.outbox.append(("reply", xid, -1, Err.UNIMPLEMENTED, op, None))
+                        self.conn.outbox.append(("close", "unknown opcode %d" % op))
+                        srv.flush_conn(self.conn)
+                        return
+                core.request(self.conn, xid, op, req, now)
+        except ProtocolError as e:
+            self.bad_input(str(e))
+        except Exception:  # our bug: drop this connection, keep serving the rest
+            log.exception("internal error on connection from %s; closing it", self.peer)
+            self.bad_input("internal error")
+        finally:
+            srv.after_input()
+
+    def connectionLost(self, reason=None):
+        srv = self.server
+        if self.conn is not None:
+            srv.core.conn_lost(self.conn)
+            srv.protocols.pop(self.conn.cid, None)
+            srv.release(self)
+            self.conn = None
+        self.closing = True
+
+    # --- helpers -------------------------------------------------------------------------
+    def bad_input(self, reason: str) -> None:
+        log.warning("closing connection from %s: %s", self.peer, reason)
+        self.closing = True
+        self.transport.abortConnection()
+
+    def _four_letter_word(self, word: str) -> None:
+        self.closing = True
+        out = self.server.fourlw.run(word, self)
+        self.transport.write(out.encode("utf-8"))
+        self.transport.loseConnection()
+
+    def write_outbox(self, items) -> None:
+        if self.closing:
+            return
+        chunks = []
+        close_reason = None
+        ro = self.conn.read_only_field if self.conn is not None else True
+        for item in items:
+            kind = item[0]
+            if kind == "reply":
+                chunks.append(encode_reply(item[1], item[2], item[3], item[4], item[5]))
+            elif kind == "event":
+                chunks.append(encode_event(item[1], item[2], item[3], item[4]))
+            elif kind == "connect":
+                chunks.append(encode_connect(item[1], item[2], item[3], item[4], ro))
+            elif kind == "close":
+                close_reason = item[1]
+                break
+        if chunks:
+            self.transport.write(b"".join(chunks))
+        if close_reason is not None:
+            log.info("closing connection from %s: %s", self.peer, close_reason)
+            self.closing = True
+            self.transport.loseConnection()
+
+
+class ServerFactory(Factory):
+    def __init__(self, server):
+        self.server = server
+
+    def buildProtocol(self, addr):
+        return ClientProtocol(self.server)
+
+
+class ZooKeeperServer:
+    """A standalone server: core + replicator + reactor.  ``start()`` listens."""
+
+    def __init__(self, reactor, config: CoreConfig, host="127.0.0.1", port=2181,
+                 max_buffer=0xFFFFF, max_client_cnxns=60, log_store=None,
+                 four_letter_whitelist=("srvr",), settings=None):
+        self.reactor = reactor
+        self.config = config
+        self.host = host
+        self.port = port
+        self.max_buffer = max_buffer
+        self.max_client_cnxns = max_client_cnxns
+        self.replicator = StandaloneReplicator(log_store if log_store is not None else MemoryLog())
+        self.core = ServerCore(config, self.replicator, self.now_ms())
+        self.protocols = {}
+        self.per_ip = {}
+        self.settings = settings or {}
+        self.fourlw = FourLetterWords(self, four_letter_whitelist)
+        self.listening = None
+        self._flush_call = None
+        self._tick_call = None
+        self.started_ms = self.now_ms()
+
+    def now_ms(self) -> int:
+        return int(self.reactor.seconds() * 1000)
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self):
+        from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
+
+        ep_cls = TCP6ServerEndpoint if ":" in self.host else TCP4ServerEndpoint
+        ep = ep_cls(self.reactor, self.port, interface=self.host, backlog=128)
+        d = ep.listen(ServerFactory(self))
+
+        def listening(port):
+            self.listening = port
+            self.port = port.getHost().port
+            return port
+
+        d.addCallback(listening)
+        self._schedule_tick()
+        return d
+
+    def stop(self):
+        if self._tick_call is not None and self._tick_call.active():
+            self._tick_call.cancel()
+        self._tick_call = None
+        self.flush()
+        for proto in list(self.protocols.values()):
+            proto.closing = True
+            proto.transport.loseConnection()
+        if self.listening is not None:
+            d = self.listening.stopListening()
+            self.listening = None
+            return d
+        return None
+
+    # --- connection accounting ---------------------------------------------------------
+    def admit(self, proto) -> bool:
+        n = self.per_ip.get(proto.peer_ip, 0)
+        if self.max_client_cnxns and n >= self.max_client_cnxns:
+            return False
+        self.per_ip[proto.peer_ip] = n + 1
+        proto.counted = True
+        return True
+
+    def release(self, proto) -> None:
+        if getattr(proto, "counted", False):
+            proto.counted = False
+            n = self.per_ip.get(proto.peer_ip, 1) - 1
+            if n <= 0:
+                self.per_ip.pop(proto.peer_ip, None)
+            else:
+                self.per_ip[proto.peer_ip] = n
+
+    # --- the output side -------------------------------------------------------------------
+    def flush_conn(self, conn) -> None:
+        proto = self.protocols.get(conn.cid)
+        items = conn.outbox
+        conn.outbox = []
+        if proto is not None:
+            proto.write_outbox(items)
+
+    def write_out(self) -> None:
+        for conn in self.core.take_dirty():
+            self.flush_conn(conn)
+
+    def after_input(self) -> None:
+        self.write_out()
+        if self.replicator.has_pending() and self._flush_call is None:
+            self._flush_call = self.reactor.callLater(0, self.flush)
+
+    def flush(self) -> None:
+        """Make queued txns durable (one sync), then commit and answer them."""
+        self._flush_call = None
+        while self.replicator.has_pending():
+            batch = self.replicator.flush()
+            self.core.commit(batch, self.now_ms())
+        self.write_out()
+
+    # --- time --------------------------------------------------------------------------------
+    def _schedule_tick(self):
+        self._tick_call = self.reactor.callLater(self.config.tick_ms / 1000.0, self._tick)
+
+    def _tick(self):
+        try:
+            self.core.tick(self.now_ms())
+            self.after_input()
+        finally:
+            self._schedule_tick()

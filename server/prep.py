@@ -1,0 +1,334 @@
+"""Prep: turn a write request into a txn, validated against the future.
+
+Theory of operation
+-------------------
+Writes are validated when they arrive, but earlier writes may not have been
+committed yet (they are waiting for the disk, or for a quorum).  So, like
+ZooKeeper's PrepRequestProcessor, prep keeps *outstanding change records*: for
+every path touched by a txn that is proposed but not yet applied, the state the
+node will have once it is (exists?, versions, child count, ACL, owner).  A new
+request is checked against the newest such record, falling back to the tree.
+``committed(zxid)`` forgets records that the tree now reflects.
+
+Every write gets a zxid here, even one that fails: as in ZooKeeper, a failed
+write becomes an error txn that is logged, consumes its zxid, and carries the
+error code back to the client through the ordinary commit path.  A multi gets
+one zxid for all its ops; if one op fails, the records of the ops before it are
+rolled back and the txn lists ErrorTxn entries as ZooKeeper does.
+
+Prep reads no clock: the caller passes ``now_ms``, which becomes the txn time.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace as Rec
+
+from zkwire.consts import CreateMode, Err, OpCode, Perms, TTL_EPHEMERAL_OWNER_TAG, MAX_TTL_MS, CONTAINER_EPHEMERAL_OWNER
+from .acl import InvalidACL, NoAuth
+from .paths import invalid_path_reason, is_special_path
+from .tree import DataTree, ephemeral_kind
+
+
+class KeeperError(Exception):
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
+class ChangeRecord:
+    """What a node will look like once all outstanding txns are applied.
+    ``exists`` False means the pending change deletes it."""
+
+    __slots__ = ("zxid", "path", "exists", "version", "cversion", "aversion",
+                 "ephemeralOwner", "child_count", "acl")
+
+    def duplicate(self, zxid):
+        c = ChangeRecord()
+        for f in ChangeRecord.__slots__:
+            setattr(c, f, getattr(self, f))
+        c.zxid = zxid
+        return c
+
+
+def _record_from_node(path, node) -> ChangeRecord:
+    c = ChangeRecord()
+    c.zxid = -1
+    c.path = path
+    c.exists = True
+    c.version = node.version
+    c.cversion = node.cversion
+    c.aversion = node.aversion
+    c.ephemeralOwner = node.ephemeralOwner
+    c.child_count = len(node.children)
+    c.acl = node.acl
+    return c
+
+
+def _next_version(current: int, expected: int, _path=None) -> int:
+    if expected != -1 and expected != current:
+        raise KeeperError(Err.BADVERSION)
+    nxt = current + 1
+    # ZOOKEEPER-4743: never hand out -1, which means "any version".
+    if nxt == 0x80000000:
+        nxt = -0x80000000
+    return 0 if nxt == -1 else nxt
+
+
+def acl_tuples(acl) -> tuple | None:
+    """Wire ACL records -> the server's (perms, scheme, id) triples."""
+    if acl is None:
+        return None
+    return tuple((a.perms, a.id.scheme, a.id.id) for a in acl)
+
+
+class Prep:
+    def __init__(self, tree: DataTree, auth, extended_types: bool = False):
+        self.tree = tree
+        self.auth = auth
+        self.extended_types = extended_types
+        self.last_zxid = tree.last_zxid
+        self.outstanding = []          # ChangeRecords in zxid order
+        self.by_path = {}              # path -> newest ChangeRecord
+
+    # --- zxids ---------------------------------------------------------------
+    def next_zxid(self) -> int:
+        self.last_zxid += 1
+        return self.last_zxid
+
+    # --- outstanding change records ----------------------------------------
+    def _record(self, path) -> ChangeRecord:
+        c = self.by_path.get(path)
+        if c is None:
+            node = self.tree.nodes.get(path)
+            if node is not None:
+                return _record_from_node(path, node)
+            raise KeeperError(Err.NONODE)
+        if not c.exists:
+            raise KeeperError(Err.NONODE)
+        return c
+
+    def _add(self, c: ChangeRecord) -> None:
+        self.outstanding.append(c)
+        self.by_path[c.path] = c
+
+    def committed(self, zxid: int) -> None:
+        """The tree now reflects every txn up to ``zxid``."""
+        out = self.outstanding
+        i = 0
+        while i < len(out) and out[i].zxid <= zxid:
+            c = out[i]
+            if self.by_path.get(c.path) is c:
+                del self.by_path[c.path]
+            i += 1
+        if i:
+            del out[:i]
+
+    def _rollback(self, zxid: int, saved: dict) -> None:
+        out = self.outstanding
+        while out and out[-1].zxid == zxid:
+            c = out.pop()
+            self.by_path.pop(c.path, None)
+        if not out:
+            return
+        first = out[0].zxid
+        for path, c in saved.items():
+            if c.zxid >= first:
+                self.by_path[path] = c
+
+    # --- the entry point -----------------------------------------------------
+    def prep(self, session_id: int, cxid: int, op: int, request, ids, now_ms: int):
+        """Return ``(hdr, txn)`` for a write; errors become error txns."""
+        zxid = self.next_zxid()
+        hdr = Rec(clientId=session_id, cxid=cxid, zxid=zxid, time=now_ms, type=op)
+        if op == OpCode.multi:
+            hdr.txn = None
+            return hdr, self._prep_multi(hdr, request, ids)
+        try:
+            txn = self._prep_one(op, hdr, request, ids, session_id)
+        except KeeperError as e:
+            hdr.type = OpCode.error
+            txn = Rec(err=e.code)
+        return hdr, txn
+
+    def prep_create_session(self, session_id, timeout_ms, now_ms):
+        hdr = Rec(clientId=session_id, cxid=0, zxid=self.next_zxid(), time=now_ms,
+                  type=OpCode.createSession)
+        return hdr, Rec(timeOut=timeout_ms)
+
+    def prep_close_session(self, session_id, now_ms):
+        hdr = Rec(clientId=session_id, cxid=0, zxid=self.next_zxid(), time=now_ms,
+                  type=OpCode.closeSession)
+        paths = dict.fromkeys(self.tree.ephemerals.get(session_id, ()))
+        for c in self.outstanding:
+            if not c.exists:
+                paths.pop(c.path, None)
+            elif c.ephemeralOwner == session_id:
+                paths[c.path] = None
+        for path in paths:
+            r = ChangeRecord()
+            r.zxid = hdr.zxid
+            r.path = path
+            r.exists = False
+            r.version = r.cversion = r.aversion = r.child_count = 0
+            r.ephemeralOwner = 0
+            r.acl = None
+            self._add(r)
+        return hdr, Rec(paths2Delete=list(paths))
+
+    def _prep_multi(self, hdr, ops, ids):
+        saved = {}
+        for _, req in ops:
+            path = getattr(req, "path", None)
+            if path is None:
+                continue
+            c = self.by_path.get(path)
+            if c is not None:
+                saved[path] = c
+            i = path.rfind("/")
+            if i != -1 and "\0" not in path:
+                pc = self.by_path.get(path[:i])
+                if pc is not None:
+                    saved[path[:i]] = pc
+        txns = []
+        failed = False
+        for op, req in ops:
+            if failed:
+                txns.append((OpCode.error, Rec(err=Err.RUNTIMEINCONSISTENCY)))
+                continue
+            try:
+                txns.append((op, self._prep_one(op, hdr, req, ids, hdr.clientId)))
+            except KeeperError as e:
+                failed = True
+                txns.append((OpCode.error, Rec(err=e.code)))
+                self._rollback(hdr.zxid, saved)
+        return txns
+
+    def _prep_one(self, op, hdr, req, ids, session_id):
+        if op in (OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL):
+            return self._prep_create(op, hdr, req, ids, session_id)
+        if op == OpCode.delete:
+            return self._prep_delete(hdr, req, ids)
+        if op == OpCode.setData:
+            path = req.path
+            _validate(path)
+            c = self._record(path)
+            self._check(c.acl, Perms.WRITE, ids)
+            version = _next_version(c.version, req.version)
+            c = c.duplicate(hdr.zxid)
+            c.version = version
+            self._add(c)
+            return Rec(path=path, data=req.data, version=version)
+        if op == OpCode.setACL:
+            path = req.path
+            _validate(path)
+            acl = self._fixup(acl_tuples(req.acl), ids)
+            c = self._record(path)
+            self._check(c.acl, Perms.ADMIN, ids)
+            version = _next_version(c.aversion, req.version)
+            c = c.duplicate(hdr.zxid)
+            c.aversion = version
+            c.acl = acl
+            self._add(c)
+            return Rec(path=path, acl=acl, version=version)
+        if op == OpCode.reconfig:
+            # Dynamic reconfiguration is off, as in a default ZooKeeper.
+            raise KeeperError(Err.RECONFIGDISABLED)
+        if op == OpCode.check:
+            path = req.path
+            _validate(path)
+            c = self._record(path)
+            self._check(c.acl, Perms.READ, ids)
+            return Rec(path=path, version=_next_version(c.version, req.version))
+        raise KeeperError(Err.UNIMPLEMENTED)
+
+    def _prep_create(self, op, hdr, req, ids, session_id):
+        flags = req.flags
+        if flags not in CreateMode.VALID:
+            raise KeeperError(Err.BADARGUMENTS)
+        path = req.path
+        ttl = getattr(req, "ttl", -1) if op == OpCode.createTTL else -1
+        is_ttl = flags in CreateMode.TTL_MODES
+        # CreateMode must agree with the opcode, as ZooKeeper's clients ensure.
+        if is_ttl and not self.extended_types:
+            raise KeeperError(Err.UNIMPLEMENTED)
+        if (is_ttl and not (0 < ttl <= MAX_TTL_MS)) or (not is_ttl and ttl >= 0):
+            raise KeeperError(Err.BADARGUMENTS)
+        # The txn kind follows the opcode, as in ZooKeeper.
+        is_container = op == OpCode.createContainer
+        is_ttl = op == OpCode.createTTL
+        i = path.rfind("/")
+        if i == -1 or "\0" in path:
+            raise KeeperError(Err.BADARGUMENTS)
+        parent_path = path[:i]
+        acl = self._fixup(acl_tuples(req.acl), ids)
+        parent = self._record(parent_path)
+        self._check(parent.acl, Perms.CREATE, ids)
+        if flags in CreateMode.SEQUENTIAL:
+            path = "%s%010d" % (path, parent.cversion)
+        _validate(path)
+        c = self.by_path.get(path)
+        if (c is not None and c.exists) or (c is None and path in self.tree.nodes):
+            raise KeeperError(Err.NODEEXISTS)
+        if ephemeral_kind(parent.ephemeralOwner) == "normal":
+            raise KeeperError(Err.NOCHILDRENFOREPHEMERALS)
+        new_cversion = parent.cversion + 1
+        if is_container:
+            owner = CONTAINER_EPHEMERAL_OWNER
+            txn = Rec(path=path, data=req.data, acl=acl, parentCVersion=new_cversion)
+        elif is_ttl:
+            owner = (TTL_EPHEMERAL_OWNER_TAG | ttl) - (1 << 64)
+            txn = Rec(path=path, data=req.data, acl=acl, parentCVersion=new_cversion, ttl=ttl)
+        else:
+            ephemeral = flags in CreateMode.EPHEMERAL_MODES
+            owner = session_id if ephemeral else 0
+            txn = Rec(path=path, data=req.data, acl=acl, ephemeral=ephemeral,
+                      parentCVersion=new_cversion)
+        parent = parent.duplicate(hdr.zxid)
+        parent.child_count += 1
+        parent.cversion = new_cversion
+        self._add(parent)
+        node = ChangeRecord()
+        node.zxid = hdr.zxid
+        node.path = path
+        node.exists = True
+        node.version = node.cversion = node.aversion = node.child_count = 0
+        node.ephemeralOwner = owner
+        node.acl = acl
+        self._add(node)
+        return txn
+
+    def _prep_delete(self, hdr, req, ids):
+        path = req.path
+        i = path.rfind("/")
+        if i == -1 or "\0" in path or is_special_path(path):
+            raise KeeperError(Err.BADARGUMENTS)
+        parent = self._record(path[:i])
+        self._check(parent.acl, Perms.DELETE, ids)
+        c = self._record(path)
+        _next_version(c.version, req.version)
+        if c.child_count > 0:
+            raise KeeperError(Err.NOTEMPTY)
+        parent = parent.duplicate(hdr.zxid)
+        parent.child_count -= 1
+        self._add(parent)
+        gone = c.duplicate(hdr.zxid)
+        gone.exists = False
+        self._add(gone)
+        return Rec(path=path)
+
+    # --- helpers ------------------------------------------------------------
+    def _check(self, acl, perm, ids):
+        try:
+            self.auth.check(acl, perm, ids)
+        except NoAuth:
+            raise KeeperError(Err.NOAUTH) from None
+
+    def _fixup(self, acl, ids):
+        try:
+            return self.auth.fixup(acl, ids)
+        except InvalidACL:
+            raise KeeperError(Err.INVALIDACL) from None
+
+
+def _validate(path):
+    if invalid_path_reason(path) is not None:
+        raise KeeperError(Err.BADARGUMENTS)

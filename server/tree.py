@@ -1,0 +1,337 @@
+"""The data tree: znodes, their stats, and the deterministic application of txns.
+
+Theory of operation
+-------------------
+The tree holds committed state only.  It changes in exactly one way:
+``apply(hdr, txn)``, with a TxnHeader (clientId, cxid, zxid, time, type) and the
+txn record that ZooKeeper writes to its log.  ``apply`` reads no clock and no
+randomness, so two replicas that apply the same txns hold identical trees.
+
+``apply`` returns a :class:`TxnResult` that carries what the origin session needs
+for its reply (error, path, stat, per-op results of a multi) and the watch
+triggers the change caused, as ``(event_type, path)`` pairs in ZooKeeper's
+order.  Firing them is the watch table's job, not the tree's.
+
+Validation (versions, ACLs, existence) happens before a txn is made, in prep;
+``apply`` still tolerates txns that no longer fit (a replayed log over a fuzzy
+snapshot) the way ZooKeeper's DataTree does: it records an error and moves on.
+"""
+from __future__ import annotations
+
+from zkwire.consts import CONTAINER_EPHEMERAL_OWNER, Err, EventType, OpCode, TTL_EPHEMERAL_OWNER_MASK, TTL_EPHEMERAL_OWNER_TAG
+
+_EMPTY = b""
+
+
+class Node:
+    """One znode.  Stat fields use ZooKeeper's names; ``children`` is an
+    insertion-ordered dict used as a set (deterministic iteration)."""
+
+    __slots__ = (
+        "data", "acl", "czxid", "mzxid", "ctime", "mtime", "version",
+        "cversion", "aversion", "ephemeralOwner", "pzxid", "children",
+    )
+
+    def __init__(self, data, acl, zxid, time_ms, ephemeral_owner):
+        self.data = data
+        self.acl = acl
+        self.czxid = zxid
+        self.mzxid = zxid
+        self.ctime = time_ms
+        self.mtime = time_ms
+        self.version = 0
+        self.cversion = 0
+        self.aversion = 0
+        self.ephemeralOwner = ephemeral_owner
+        self.pzxid = zxid
+        self.children = {}
+
+    def stat(self) -> tuple:
+        """The Stat record as a tuple in wire order (see records.Stat).
+
+        ``cversion`` is stored as ZooKeeper stores it, counting child creations
+        only (it also seeds sequential suffixes); clients are shown
+        ``2 * cversion - numChildren``, which counts creations plus deletions,
+        exactly as ZooKeeper's DataNode.copyStat reports it.
+        """
+        n = len(self.children)
+        return (
+            self.czxid, self.mzxid, self.ctime, self.mtime, self.version,
+            self.cversion * 2 - n, self.aversion, self.ephemeralOwner,
+            len(self.data) if self.data is not None else 0,
+            n, self.pzxid,
+        )
+
+
+STAT_FIELDS = (
+    "czxid", "mzxid", "ctime", "mtime", "version", "cversion", "aversion",
+    "ephemeralOwner", "dataLength", "numChildren", "pzxid",
+)
+
+
+def stat_dict(stat: tuple) -> dict:
+    return dict(zip(STAT_FIELDS, stat))
+
+
+class TxnResult:
+    __slots__ = ("type", "zxid", "err", "path", "stat", "multi", "triggers")
+
+    def __init__(self, type_, zxid):
+        self.type = type_
+        self.zxid = zxid
+        self.err = 0
+        self.path = None
+        self.stat = None
+        self.multi = None
+        self.triggers = []
+
+    def __repr__(self):
+        return "TxnResult(type=%r, zxid=%#x, err=%r, path=%r)" % (self.type, self.zxid, self.err, self.path)
+
+
+class TreeError(Exception):
+    """A txn that does not fit the tree (only expected while replaying a log)."""
+
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
+
+
+def ephemeral_kind(owner: int) -> str:
+    """'normal' (a session's), 'container', 'ttl' or '' (persistent)."""
+    if owner == 0:
+        return ""
+    if owner == CONTAINER_EPHEMERAL_OWNER:
+        return "container"
+    if owner < 0 and (owner & TTL_EPHEMERAL_OWNER_MASK) == TTL_EPHEMERAL_OWNER_TAG:
+        return "ttl"
+    return "normal"
+
+
+def parent_of(path: str) -> tuple:
+    i = path.rfind("/")
+    return path[:i], path[i + 1:]
+
+
+class DataTree:
+    """All znodes by absolute path, plus the per-session index of ephemerals."""
+
+    # ZooKeeper's special nodes.
+    ZOOKEEPER = "/zookeeper"
+    QUOTA = "/zookeeper/quota"
+    CONFIG = "/zookeeper/config"
+
+    def __init__(self, open_acl):
+        self.nodes = {}
+        self.ephemerals = {}
+        self.containers = set()
+        self.ttls = set()
+        self.last_zxid = 0
+        root = Node(_EMPTY, open_acl, 0, 0, 0)
+        # "" is the root's parent name in ZooKeeper's path arithmetic.
+        self.nodes["/"] = root
+        self.nodes[""] = root
+        self._add_special(self.ZOOKEEPER, open_acl)
+        self._add_special(self.QUOTA, open_acl)
+        # ZooKeeper makes /zookeeper/config world-readable only, with aversion -1.
+        config = self._add_special(self.CONFIG, ((1, "world", "anyone"),))
+        config.aversion = -1
+
+    def _add_special(self, path, acl):
+        parent_name, name = parent_of(path)
+        parent = self.nodes[parent_name or "/"]
+        node = Node(_EMPTY, acl, 0, 0, 0)
+        parent.children[name] = None
+        self.nodes[path] = node
+        return node
+
+    # --- reads -------------------------------------------------------------
+    def get(self, path: str):
+        return self.nodes.get(path)
+
+    def node_count(self) -> int:
+        # ZooKeeper counts the root twice (it is stored under "" and "/"), and so
+        # do its srvr/mntr outputs; we report the same number.
+        return len(self.nodes)
+
+    def approximate_data_size(self) -> int:
+        total = 0
+        for path, node in self.nodes.items():
+            total += len(path) + (len(node.data) if node.data else 0)
+        return total
+
+    def all_children_number(self, path: str) -> int:
+        prefix = "/" if path == "/" else path + "/"
+        return sum(1 for p in self.nodes if p.startswith(prefix) and p != path)
+
+    # --- the one way to change the tree --------------------------------------
+    def apply(self, hdr, txn) -> TxnResult:
+        """Apply one committed txn.  ``hdr`` has clientId, cxid, zxid, time, type."""
+        rc = TxnResult(hdr.type, hdr.zxid)
+        try:
+            self._apply(hdr.type, hdr.clientId, hdr.zxid, hdr.time, txn, rc)
+        except TreeError as e:
+            rc.err = e.code
+        if hdr.zxid > self.last_zxid:
+            self.last_zxid = hdr.zxid
+        return rc
+
+    def _apply(self, type_, client_id, zxid, time_ms, txn, rc):
+        if type_ in (OpCode.create, OpCode.create2):
+            rc.path = txn.path
+            owner = client_id if txn.ephemeral else 0
+            rc.stat = self.create_node(txn.path, txn.data, txn.acl, owner, txn.parentCVersion,
+                                       zxid, time_ms, rc.triggers)
+        elif type_ == OpCode.createContainer:
+            rc.path = txn.path
+            rc.stat = self.create_node(txn.path, txn.data, txn.acl, CONTAINER_EPHEMERAL_OWNER,
+                                       txn.parentCVersion, zxid, time_ms, rc.triggers)
+        elif type_ == OpCode.createTTL:
+            rc.path = txn.path
+            owner = TTL_EPHEMERAL_OWNER_TAG | txn.ttl
+            owner -= 1 << 64  # as a signed long
+            rc.stat = self.create_node(txn.path, txn.data, txn.acl, owner,
+                                       txn.parentCVersion, zxid, time_ms, rc.triggers)
+        elif type_ in (OpCode.delete, OpCode.deleteContainer):
+            rc.path = txn.path
+            self.delete_node(txn.path, zxid, rc.triggers)
+        elif type_ == OpCode.setData:
+            rc.path = txn.path
+            rc.stat = self.set_data(txn.path, txn.data, txn.version, zxid, time_ms, rc.triggers)
+        elif type_ == OpCode.setACL:
+            rc.path = txn.path
+            rc.stat = self.set_acl(txn.path, txn.acl, txn.version)
+        elif type_ == OpCode.closeSession:
+            self.kill_session(client_id, zxid, txn.paths2Delete if txn is not None else None,
+                              rc.triggers)
+        elif type_ == OpCode.error:
+            rc.err = txn.err
+        elif type_ == OpCode.check:
+            rc.path = txn.path
+        elif type_ == OpCode.multi:
+            self._apply_multi(client_id, zxid, time_ms, txn, rc)
+        elif type_ == OpCode.createSession:
+            pass  # sessions live in the session table, not the tree
+        else:
+            raise TreeError(Err.UNIMPLEMENTED)
+
+    def _apply_multi(self, client_id, zxid, time_ms, subtxns, rc):
+        """``subtxns``: list of (type, record).  As in ZooKeeper, if any op failed
+        in prep, the ops before it report OK and those after it
+        RUNTIMEINCONSISTENCY, and nothing is applied."""
+        failed = any(t == OpCode.error for t, _ in subtxns)
+        rc.multi = []
+        post_failed = False
+        for type_, record in subtxns:
+            if type_ == OpCode.error:
+                post_failed = True
+                err = record.err
+            elif failed:
+                err = Err.RUNTIMEINCONSISTENCY if post_failed else Err.OK
+            else:
+                err = None
+            sub = TxnResult(type_ if err is None else OpCode.error, zxid)
+            if err is None:
+                try:
+                    self._apply(type_, client_id, zxid, time_ms, record, sub)
+                except TreeError as e:
+                    sub.err = e.code
+            else:
+                sub.err = err
+            rc.triggers.extend(sub.triggers)
+            sub.triggers = None
+            rc.multi.append(sub)
+            if sub.err and not rc.err:
+                rc.err = sub.err
+
+    # --- primitive changes ------------------------------------------------------
+    def create_node(self, path, data, acl, owner, parent_cversion, zxid, time_ms, triggers):
+        parent_name, child_name = parent_of(path)
+        parent = self.nodes.get(parent_name)
+        if parent is None:
+            raise TreeError(Err.NONODE)
+        if path in self.nodes:
+            # Replay over a fuzzy snapshot: keep cversion/pzxid moving forward.
+            if parent_cversion > parent.cversion:
+                parent.cversion = parent_cversion
+                parent.pzxid = zxid
+            raise TreeError(Err.NODEEXISTS)
+        if parent_cversion == -1:
+            parent_cversion = parent.cversion + 1
+        if parent_cversion > parent.cversion:
+            parent.cversion = parent_cversion
+            parent.pzxid = zxid
+        node = Node(data if data is not None else None, acl, zxid, time_ms, owner)
+        parent.children[child_name] = None
+        self.nodes[path] = node
+        if owner:
+            kind = ephemeral_kind(owner)
+            if kind == "normal":
+                self.ephemerals.setdefault(owner, {})[path] = None
+            elif kind == "container":
+                self.containers.add(path)
+            elif kind == "ttl":
+                self.ttls.add(path)
+        triggers.append((EventType.NodeCreated, path))
+        triggers.append((EventType.NodeChildrenChanged, parent_name or "/"))
+        return node.stat()
+
+    def delete_node(self, path, zxid, triggers):
+        parent_name, child_name = parent_of(path)
+        parent = self.nodes.get(parent_name)
+        if parent is None:
+            raise TreeError(Err.NONODE)
+        parent.children.pop(child_name, None)
+        if zxid > parent.pzxid:
+            parent.pzxid = zxid
+        node = self.nodes.pop(path, None)
+        if node is None:
+            raise TreeError(Err.NONODE)
+        owner = node.ephemeralOwner
+        if owner:
+            kind = ephemeral_kind(owner)
+            if kind == "normal":
+                paths = self.ephemerals.get(owner)
+                if paths is not None:
+                    paths.pop(path, None)
+                    if not paths:
+                        del self.ephemerals[owner]
+            elif kind == "container":
+                self.containers.discard(path)
+            elif kind == "ttl":
+                self.ttls.discard(path)
+        triggers.append((EventType.NodeDeleted, path))
+        triggers.append((EventType.NodeChildrenChanged, parent_name or "/"))
+
+    def set_data(self, path, data, version, zxid, time_ms, triggers):
+        node = self.nodes.get(path)
+        if node is None:
+            raise TreeError(Err.NONODE)
+        node.data = data
+        node.mtime = time_ms
+        node.mzxid = zxid
+        node.version = version
+        triggers.append((EventType.NodeDataChanged, path))
+        return node.stat()
+
+    def set_acl(self, path, acl, version):
+        node = self.nodes.get(path)
+        if node is None:
+            raise TreeError(Err.NONODE)
+        node.acl = acl
+        node.aversion = version
+        return node.stat()
+
+    def kill_session(self, session_id, zxid, paths, triggers):
+        local = self.ephemerals.pop(session_id, {})
+        order = list(paths) if paths is not None else []
+        order.extend(p for p in local if p not in set(order))
+        for path in order:
+            try:
+                self.delete_node(path, zxid, triggers)
+            except TreeError:
+                pass  # already gone (ZooKeeper logs and ignores this too)
+        self.ephemerals.pop(session_id, None)
+
+    def session_ephemerals(self, session_id) -> list:
+        return list(self.ephemerals.get(session_id, ()))

@@ -1,0 +1,139 @@
+"""Start a real listening server for integration tests: zkwire or Apache ZooKeeper.
+
+Both are started the same way, from one generated ``zoo.cfg``, so a test suite can
+run unchanged against either.  ``ZKWIRE_TEST_TARGET=zookeeper`` points the kazoo
+integration tests at Apache ZooKeeper (Debian's ``zookeeper`` package): that is how
+the expectations in those tests were checked against the real server.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ZK_CLASSPATH = ":".join(
+    [
+        "/etc/zookeeper/conf",
+        "/usr/share/java/zookeeper.jar",
+        # Debian's zookeeper.jar manifest omits netty-codec; the server wants it.
+        "/usr/share/java/netty-codec.jar",
+    ]
+)
+
+DEFAULT_CFG = {
+    "tickTime": "500",
+    "4lw.commands.whitelist": "*",
+    "admin.enableServer": "false",
+    "maxClientCnxns": "0",
+}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def apache_zookeeper_available() -> bool:
+    return os.path.exists("/usr/share/java/zookeeper.jar") and shutil.which("java") is not None
+
+
+class ServerProcess:
+    """One server process on 127.0.0.1 with its own temporary dataDir."""
+
+    def __init__(self, kind: str, cfg: dict | None = None, sysprops: dict | None = None):
+        if kind not in ("zkwire", "zookeeper"):
+            raise ValueError(kind)
+        self.kind = kind
+        self.port = free_port()
+        self.workdir = tempfile.mkdtemp(prefix=f"{kind}-")
+        self.cfg = dict(DEFAULT_CFG)
+        self.cfg.update(cfg or {})
+        self.cfg.update(
+            {
+                "dataDir": os.path.join(self.workdir, "data"),
+                "clientPort": str(self.port),
+                "clientPortAddress": "127.0.0.1",
+            }
+        )
+        self.sysprops = {"zookeeper.extendedTypesEnabled": "true"}
+        self.sysprops.update(sysprops or {})
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def hosts(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def write_cfg(self) -> str:
+        os.makedirs(self.cfg["dataDir"], exist_ok=True)
+        path = os.path.join(self.workdir, "zoo.cfg")
+        with open(path, "w") as f:
+            for k, v in self.cfg.items():
+                f.write(f"{k}={v}\n")
+        return path
+
+    def command(self) -> list:
+        cfg_path = self.write_cfg()
+        props = [f"-D{k}={v}" for k, v in self.sysprops.items()]
+        if self.kind == "zookeeper":
+            return ["java", "-Xmx512m", *props, "-cp", ZK_CLASSPATH,
+                    "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg_path]
+        return [sys.executable, "-m", "zkwire", "serve", cfg_path, *props]
+
+    def start(self, timeout_s: float = 30.0) -> "ServerProcess":
+        log = open(os.path.join(self.workdir, "server.log"), "ab")
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                     cwd=self.workdir)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited early:\n{self.log_text()}")
+            # ZooKeeper answers ruok before it serves sessions; srvr says when.
+            if "Mode:" in self.four_letter("srvr", timeout_s=1.0):
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{self.kind} did not start in {timeout_s}s:\n{self.log_text()}")
+
+    def four_letter(self, word: str, timeout_s: float = 5.0) -> str:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=timeout_s) as s:
+                s.sendall(word.encode())
+                chunks = []
+                while True:
+                    b = s.recv(65536)
+                    if not b:
+                        break
+                    chunks.append(b)
+                return b"".join(chunks).decode()
+        except OSError:
+            return ""
+
+    def log_text(self) -> str:
+        try:
+            with open(os.path.join(self.workdir, "server.log"), "rb") as f:
+                return f.read().decode(errors="replace")[-5000:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def target_kind() -> str:
+    return os.environ.get("ZKWIRE_TEST_TARGET", "zkwire")

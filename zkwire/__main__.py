@@ -1,0 +1,5 @@
+import sys
+
+from zkwire.cli import main
+
+sys.exit(main())

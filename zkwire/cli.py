@@ -1,0 +1,119 @@
+"""The ``zkwire`` command.
+
+    zkwire serve [zoo.cfg] [-Dname=value ...] [--host ADDR] [--port N] [--data-dir DIR]
+
+``serve`` runs a standalone server until Ctrl-C or SIGTERM.  The arguments map
+onto the command line that starts Apache ZooKeeper's QuorumPeerMain: the same
+``zoo.cfg`` and the same ``-D`` system properties.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def _split_props(argv):
+    props, rest = {}, []
+    for a in argv:
+        if a.startswith("-D") and len(a) > 2:
+            key, _, value = a[2:].partition("=")
+            props[key] = value
+        else:
+            rest.append(a)
+    return props, rest
+
+
+def build_server(settings, reactor):
+    """A ZooKeeperServer (not yet listening) for ``settings``."""
+    from zkwire.server.core import CoreConfig
+    from zkwire.server.net import ZooKeeperServer
+
+    core_config = CoreConfig(
+        tick_ms=settings.tick_ms,
+        min_session_timeout_ms=settings.min_session_timeout_ms,
+        max_session_timeout_ms=settings.max_session_timeout_ms,
+        extended_types=settings.extended_types,
+        super_digest=settings.super_digest,
+        skip_acl=settings.skip_acl,
+    )
+    host = settings.client_port_address or "0.0.0.0"
+    return ZooKeeperServer(
+        reactor, core_config, host=host, port=settings.client_port,
+        max_buffer=settings.max_buffer, max_client_cnxns=settings.max_client_cnxns,
+        four_letter_whitelist=settings.four_letter_whitelist,
+        settings={"dataDir": settings.data_dir or "", "dataLogDir": settings.data_log_dir or ""},
+    )
+
+
+def cmd_serve(argv) -> int:
+    from zkwire.server.config import ConfigError, load
+
+    props, rest = _split_props(argv)
+    p = argparse.ArgumentParser(prog="zkwire serve", description="Run a standalone zkwire server.")
+    p.add_argument("config", nargs="?", help="a ZooKeeper zoo.cfg")
+    p.add_argument("--host", help="address to listen on (default: clientPortAddress or 0.0.0.0)")
+    p.add_argument("--port", type=int, help="client port (default: clientPort or 2181)")
+    p.add_argument("--data-dir", help="dataDir (default: from zoo.cfg)")
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    args = p.parse_args(rest)
+    logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    log = logging.getLogger("zkwire")
+    try:
+        settings = load(args.config, props, {
+            "client_port": args.port, "client_port_address": args.host, "data_dir": args.data_dir,
+        })
+    except ConfigError as e:
+        print("zkwire: config error: %s" % e, file=sys.stderr)
+        return 2
+    if args.data_dir and settings.data_log_dir is None:
+        settings.data_log_dir = args.data_dir
+    for w in settings.warnings:
+        log.warning(w)
+
+    from twisted.internet import reactor
+
+    server = build_server(settings, reactor)
+    failed = []
+
+    def listening(port):
+        log.info("zkwire %s serving on %s:%d (tickTime=%d, sessions %d-%d ms)",
+                 _version(), server.host, server.port, settings.tick_ms,
+                 settings.min_session_timeout_ms, settings.max_session_timeout_ms)
+
+    def cannot_listen(f):
+        failed.append(f.getErrorMessage())
+        log.error("cannot listen on %s:%d: %s", server.host, server.port, f.getErrorMessage())
+        reactor.stop()
+
+    d = server.start()
+    d.addCallbacks(listening, cannot_listen)
+    reactor.addSystemEventTrigger("before", "shutdown", server.stop)
+    reactor.run()
+    return 1 if failed else 0
+
+
+def _version():
+    import zkwire
+
+    return zkwire.__version__
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0 if argv else 2
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "serve":
+        return cmd_serve(rest)
+    if cmd == "--version":
+        print(_version())
+        return 0
+    print("zkwire: unknown command %r (try: zkwire serve)" % cmd, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
