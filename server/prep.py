@@ -66,11 +66,8 @@ def _record_from_node(path, node) -> ChangeRecord:
 def _next_version(current: int, expected: int, _path=None) -> int:
     if expected != -1 and expected != current:
         raise KeeperError(Err.BADVERSION)
-    nxt = current + 1
-    # ZOOKEEPER-4743: never hand out -1, which means "any version".
-    if nxt == 0x80000000:
-        nxt = -0x80000000
-    return 0 if nxt == -1 else nxt
+    # A Java int: MAX_VALUE + 1 wraps to MIN_VALUE (3.9 behaviour).
+    return current + 1 if current != 0x7FFFFFFF else -0x80000000
 
 
 def acl_tuples(acl) -> tuple | None:

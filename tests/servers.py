@@ -137,3 +137,11 @@ class ServerProcess:
 
 def target_kind() -> str:
     return os.environ.get("ZKWIRE_TEST_TARGET", "zkwire")
+
+
+def since_39(value_38, value_39):
+    """Pick the expectation for the server under test where ZooKeeper 3.9 changed
+    3.8's behaviour.  zkwire follows 3.9 (checked against the release-3.9.5
+    source); the installed Apache ZooKeeper is 3.8, so a run with
+    ZKWIRE_TEST_TARGET=zookeeper checks the 3.8 value against the real server."""
+    return value_38 if target_kind() == "zookeeper" else value_39
