@@ -203,25 +203,32 @@ class FourLetterWords:
             max_fds = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         except Exception:
             max_fds = -1
+        # Same keys, same order as ZooKeeper's first mntr lines; ZooKeeper then
+        # prints hundreds of per-processor summaries that zkwire does not have.
         metrics = [
             ("zk_version", FULL_VERSION),
             ("zk_server_state", "standalone"),
-            ("zk_avg_latency", _java_double((st.total_latency_ms / n) if n else 0.0)),
-            ("zk_max_latency", st.max_latency_ms),
-            ("zk_min_latency", st.min_latency_ms or 0),
-            ("zk_packets_received", st.packets_received),
-            ("zk_packets_sent", st.packets_sent),
+            ("zk_ephemerals_count", sum(len(v) for v in tree.ephemerals.values())),
             ("zk_num_alive_connections", len(srv.protocols)),
+            ("zk_avg_latency", _java_double((st.total_latency_ms / n) if n else 0.0)),
             ("zk_outstanding_requests", sum(len(c.queue) for c in core.conns.values())),
             ("zk_znode_count", tree.node_count()),
+            ("zk_global_sessions", len(core.sessions.sessions)),
+            ("zk_non_mtls_remote_conn_count", 0),
+            ("zk_last_client_response_size", -1),
+            ("zk_packets_sent", st.packets_sent),
+            ("zk_packets_received", st.packets_received),
+            ("zk_max_client_response_size", -1),
+            ("zk_connection_drop_probability", "0.0"),
             ("zk_watch_count", core.watches.count()),
-            ("zk_ephemerals_count", sum(len(v) for v in tree.ephemerals.values())),
+            ("zk_auth_failed_count", 0),
+            ("zk_min_latency", st.min_latency_ms or 0),
+            ("zk_max_file_descriptor_count", max_fds),
             ("zk_approximate_data_size", tree.approximate_data_size()),
             ("zk_open_file_descriptor_count", fds),
-            ("zk_max_file_descriptor_count", max_fds),
-            ("zk_uptime", srv.now_ms() - srv.started_ms),
-            ("zk_global_sessions", len(core.sessions.sessions)),
             ("zk_local_sessions", 0),
+            ("zk_uptime", srv.now_ms() - srv.started_ms),
+            ("zk_max_latency", st.max_latency_ms),
         ]
         return "".join("%s\t%s\n" % kv for kv in metrics)
 

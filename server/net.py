@@ -105,6 +105,8 @@ class ClientProtocol(Protocol):
             log.exception("internal error on connection from %s; closing it", self.peer)
             self.bad_input("internal error")
         finally:
+            if self.conn is not None:
+                self.throttle()
             srv.after_input()
 
     def connectionLost(self, reason=None):
@@ -117,6 +119,21 @@ class ClientProtocol(Protocol):
         self.closing = True
 
     # --- helpers -------------------------------------------------------------------------
+    def throttle(self) -> None:
+        """Stop reading from a client with too many requests in flight (they
+        wait behind a write); resume once half of them are answered."""
+        conn = self.conn
+        if conn is None or self.closing:
+            return
+        limit = self.server.config.max_outstanding_per_conn
+        n = len(conn.queue)
+        if not self.paused and n >= limit:
+            self.paused = True
+            self.transport.pauseProducing()
+        elif self.paused and n <= limit // 2:
+            self.paused = False
+            self.transport.resumeProducing()
+
     def bad_input(self, reason: str) -> None:
         log.warning("closing connection from %s: %s", self.peer, reason)
         self.closing = True
@@ -243,6 +260,7 @@ class ZooKeeperServer:
         conn.outbox = []
         if proto is not None:
             proto.write_outbox(items)
+            proto.throttle()
 
     def write_out(self) -> None:
         for conn in self.core.take_dirty():
