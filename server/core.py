@@ -68,7 +68,7 @@ class Conn:
 
     __slots__ = ("cid", "peer", "peer_ip", "session_id", "timeout_ms", "ids", "queue",
                  "outbox", "closed", "established", "early", "dirty", "read_only_field",
-                 "received", "sent", "last_zxid", "last_op", "last_latency_ms", "created_ms",
+                 "received", "sent", "last_zxid", "last_op", "last_cxid", "last_latency_ms", "created_ms",
                  "last_response_ms", "min_latency_ms", "max_latency_ms", "total_latency_ms",
                  "latency_count")
 
@@ -89,7 +89,8 @@ class Conn:
         self.received = 0
         self.sent = 0
         self.last_zxid = -1
-        self.last_op = "NA"
+        self.last_op = None          # opcode of the last answered request
+        self.last_cxid = -1
         self.created_ms = now_ms
         self.last_response_ms = 0
         self.last_latency_ms = 0
@@ -126,6 +127,11 @@ class ServerStats:
 
     def reset(self):
         self.__init__()
+
+    def avg_latency_ms(self) -> float:
+        # ZooKeeper rounds the average to 4 decimals (BigDecimal HALF_UP).
+        n = self.latency_count
+        return round(self.total_latency_ms / n, 4) if n else 0.0
 
 
 class ServerCore:
@@ -165,6 +171,11 @@ class ServerCore:
     def _emit(self, conn: Conn, item) -> None:
         if conn.closed:
             return
+        if item[0] != "close":
+            # Like ZooKeeper, every frame counts as a packet sent: replies,
+            # notifications and the ConnectResponse.
+            conn.sent += 1
+            self.stats.packets_sent += 1
         conn.outbox.append(item)
         if not conn.dirty:
             conn.dirty = True
@@ -237,7 +248,7 @@ class ServerCore:
             if conn.queue:
                 conn.queue.append(_Pending(xid, op, req, now_ms))
             else:
-                self._reply(conn, Xid.PING, self.tree.last_zxid, 0, op, None, now_ms, "PING")
+                self._finish(conn, Xid.PING, self.tree.last_zxid, 0, op, None, now_ms, now_ms)
             return
         if op == OpCode.auth:
             self._auth(conn, req)
@@ -274,10 +285,6 @@ class ServerCore:
                 conn.ids.append(i)
         self._emit(conn, ("reply", Xid.AUTH, 0, 0, OpCode.auth, None))
 
-    def _reply(self, conn, xid, zxid, err, op, body, start_ms, now_ms_or_name):
-        self.stats.packets_sent += 1
-        conn.sent += 1
-        self._emit(conn, ("reply", xid, zxid, err, op, body))
 
     # --- reads -----------------------------------------------------------------
     def _read(self, conn, xid, op, req, start_ms, now_ms):
@@ -291,9 +298,11 @@ class ServerCore:
             err = e.code
         self._finish(conn, xid, zxid, err, op, body, start_ms, now_ms)
 
-    def _finish(self, conn, xid, zxid, err, op, body, start_ms, now_ms):
+    def _finish(self, conn, xid, zxid, err, op, body, start_ms, now_ms, last_op=None):
+        """Send a reply and account for it (the cons/stat/mntr figures)."""
         conn.last_zxid = zxid
-        conn.last_op = op
+        conn.last_op = op if last_op is None else last_op
+        conn.last_cxid = xid
         latency = now_ms - start_ms
         conn.last_latency_ms = latency
         conn.last_response_ms = now_ms
@@ -305,8 +314,6 @@ class ServerCore:
                 o.max_latency_ms = latency
             o.total_latency_ms += latency
             o.latency_count += 1
-        st.packets_sent += 1
-        conn.sent += 1
         self._emit(conn, ("reply", xid, zxid, err, op, body))
 
     def _check(self, node, perm, conn):
@@ -437,7 +444,6 @@ class ServerCore:
     # --- commits ---------------------------------------------------------------------
     def commit(self, batch, now_ms: int) -> None:
         """Apply committed txns in order and answer their origins."""
-        touched = []
         for hdr, txn in batch:
             rc = self.tree.apply(hdr, txn)
             self.prep.committed(hdr.zxid)
@@ -451,16 +457,16 @@ class ServerCore:
                     self._emit(w, ("event", hdr.zxid, etype, KeeperState.SyncConnected, path))
             origin = self.inflight.pop(hdr.zxid, None)
             if origin is not None:
+                # Answer now, before the next txn is applied: reads queued behind
+                # this write must see the tree exactly as it stands after it.
                 conn, p = origin
                 p.reply = rc
-                touched.append(conn)
+                self._drain(conn, now_ms)
             elif t == OpCode.closeSession:
                 # An expiry decided by our clock: drop the session's connection.
                 conn = self.session_conn.pop(hdr.clientId, None)
                 if conn is not None:
                     self._close_conn(conn, "session %#x expired" % (hdr.clientId & (2**64 - 1)))
-        for conn in touched:
-            self._drain(conn, now_ms)
 
     def _drain(self, conn, now_ms):
         q = conn.queue
@@ -474,6 +480,9 @@ class ServerCore:
                 sid = conn.session_id
                 conn.established = True
                 self.session_conn[sid] = conn
+                conn.last_op = OpCode.createSession
+                conn.last_cxid = 0
+                conn.last_zxid = self.tree.last_zxid
                 self._emit(conn, ("connect", conn.timeout_ms, sid, session_password(sid), False))
                 early, conn.early = conn.early, []
                 for xid, op_, req, t in early:
@@ -487,15 +496,18 @@ class ServerCore:
                 body = None
                 if not rc.err or op == OpCode.multi:
                     body = rc
+                # A write that failed in prep is an error txn: ZooKeeper
+                # reports its last operation as "NA".
                 self._finish(conn, p.xid, self.tree.last_zxid, rc.err if op != OpCode.multi else 0,
-                             op, body, p.start_ms, now_ms)
+                             op, body, p.start_ms, now_ms,
+                             last_op=OpCode.error if rc.type == OpCode.error else None)
                 if op == OpCode.closeSession:
                     self._close_conn(conn, "client closed its session")
                     self.session_conn.pop(conn.session_id, None)
                 continue
             q.popleft()
             if op == OpCode.ping:
-                self._reply(conn, Xid.PING, self.tree.last_zxid, 0, op, None, p.start_ms, "PING")
+                self._finish(conn, Xid.PING, self.tree.last_zxid, 0, op, None, p.start_ms, now_ms)
             else:
                 self._read(conn, p.xid, op, p.req, p.start_ms, now_ms)
 

@@ -76,6 +76,13 @@ class FourLetterWords:
     def run(self, word: str, proto) -> str:
         if word not in self.whitelist:
             return "%s is not executed because it is not in the whitelist.\n" % word
+        # ZooKeeper counts the command itself as one packet received and sent
+        # (server-wide) and one received on its own connection.
+        st = self.server.core.stats
+        st.packets_received += 1
+        st.packets_sent += 1
+        if proto.conn is not None:
+            proto.conn.received += 1
         return getattr(self, "cmd_" + word)(proto)
 
     # --- the commands -------------------------------------------------------------------
@@ -88,10 +95,9 @@ class FourLetterWords:
     def _stats_block(self):
         core = self.server.core
         st = core.stats
-        n = st.latency_count
-        avg = (st.total_latency_ms / n) if n else 0.0
         lines = [
-            "Latency min/avg/max: %d/%s/%d" % (st.min_latency_ms or 0, _java_double(avg), st.max_latency_ms),
+            "Latency min/avg/max: %d/%s/%d" % (st.min_latency_ms or 0, st.avg_latency_ms(),
+                                               st.max_latency_ms),
             "Received: %d" % st.packets_received,
             "Sent: %d" % st.packets_sent,
             "Connections: %d" % len(self.server.protocols),
@@ -125,11 +131,14 @@ class FourLetterWords:
             p.peer, "1" if not p.closing else "0", len(c.queue), c.received, c.sent)
         if not brief and c.session_id:
             n = c.latency_count
-            avg = (c.total_latency_ms / n) if n else 0.0
-            s += (",sid=0x%s,lop=%s,est=%d,to=%d,lzxid=0x%s,lresp=%d,llat=%d,minlat=%d,avglat=%s,maxlat=%d"
-                  % (_hex(c.session_id), LAST_OP.get(c.last_op, "NA"), c.created_ms, c.timeout_ms,
-                     _hex(c.last_zxid), c.last_response_ms, c.last_latency_ms,
-                     c.min_latency_ms or 0, _java_double(avg), c.max_latency_ms))
+            avg = (c.total_latency_ms // n) if n else 0  # a Java long division
+            s += ",sid=0x%s,lop=%s,est=%d,to=%d" % (
+                _hex(c.session_id), LAST_OP.get(c.last_op, "NA"), c.created_ms, c.timeout_ms)
+            if c.last_cxid >= 0:
+                s += ",lcxid=0x%x" % c.last_cxid
+            s += ",lzxid=0x%s,lresp=%d,llat=%d,minlat=%d,avglat=%d,maxlat=%d" % (
+                _hex(c.last_zxid), c.last_response_ms, c.last_latency_ms,
+                c.min_latency_ms or 0, avg, c.max_latency_ms)
         return s + ")"
 
     def cmd_crst(self, proto):
@@ -139,7 +148,8 @@ class FourLetterWords:
             c.min_latency_ms = None
             c.max_latency_ms = c.total_latency_ms = c.latency_count = 0
             c.last_zxid = -1
-            c.last_op = "NA"
+            c.last_op = None
+            c.last_cxid = -1
             c.last_response_ms = c.last_latency_ms = 0
         return "Connection stats reset.\n"
 
@@ -164,7 +174,7 @@ class FourLetterWords:
             "minSessionTimeout=%d" % cfg.min_session_timeout_ms,
             "maxSessionTimeout=%d" % cfg.max_session_timeout_ms,
             "clientPortListenBacklog=-1",
-            "serverId=%d" % cfg.server_id,
+            "serverId=0",  # standalone: no myid
         ]
         return "\n".join(lines) + "\n"
 
@@ -186,13 +196,13 @@ class FourLetterWords:
             ("user.home", os.path.expanduser("~")),
             ("user.dir", os.getcwd()),
         ]
+        env.extend(_memory_lines())
         return "Environment:\n" + "".join("%s=%s\n" % kv for kv in env)
 
     def cmd_mntr(self, proto):
         srv = self.server
         core = srv.core
         st = core.stats
-        n = st.latency_count
         tree = core.tree
         try:
             fds = len(os.listdir("/proc/self/fd"))
@@ -210,7 +220,7 @@ class FourLetterWords:
             ("zk_server_state", "standalone"),
             ("zk_ephemerals_count", sum(len(v) for v in tree.ephemerals.values())),
             ("zk_num_alive_connections", len(srv.protocols)),
-            ("zk_avg_latency", _java_double((st.total_latency_ms / n) if n else 0.0)),
+            ("zk_avg_latency", st.avg_latency_ms()),
             ("zk_outstanding_requests", sum(len(c.queue) for c in core.conns.values())),
             ("zk_znode_count", tree.node_count()),
             ("zk_global_sessions", len(core.sessions.sessions)),
@@ -251,7 +261,7 @@ class FourLetterWords:
         for sid, paths in by_sid.items():
             out.append("0x%s\n" % _hex(sid))
             out.extend("\t%s\n" % p for p in paths)
-        return "".join(out)
+        return "".join(out) + "\n"
 
     def cmd_wchp(self, proto):
         w = self.server.core.watches
@@ -263,26 +273,30 @@ class FourLetterWords:
         for path, sids in by_path.items():
             out.append("%s\n" % path)
             out.extend("\t0x%s\n" % _hex(s) for s in sids)
-        return "".join(out)
+        return "".join(out) + "\n"
 
     def cmd_dump(self, proto):
         core = self.server.core
         sessions = core.sessions.sessions
-        out = ["SessionTracker dump:\n", "Global Sessions(%d):\n" % len(sessions)]
-        now = self.server.now_ms()
-        for s in sorted(sessions.values(), key=lambda s: s.session_id):
-            out.append("0x%s\t%dms\n" % (_hex(s.session_id), max(0, s.expire_at_ms - now)))
+        buckets = {}
+        for sess in sessions.values():
+            buckets.setdefault(sess.expire_at_ms, []).append(sess.session_id)
+        out = ["SessionTracker dump:\n",
+               "Session Sets (%d)/(%d):\n" % (len(buckets), len(sessions))]
+        for when in sorted(buckets):
+            out.append("%d expire at %s:\n" % (len(buckets[when]), _java_date(when)))
+            out.extend("\t0x%s\n" % _hex(sid) for sid in sorted(buckets[when]))
         eph = core.tree.ephemerals
         out.append("ephemeral nodes dump:\n")
         out.append("Sessions with Ephemerals (%d):\n" % len(eph))
         for sid, paths in eph.items():
             out.append("0x%s:\n" % _hex(sid))
             out.extend("\t%s\n" % p for p in paths)
+        conns = self._protocols()
         out.append("Connections dump:\n")
-        established = [p for p in self._protocols() if p.conn.established]
-        out.append("Connections Sets (1)/(%d):\n" % len(established))
-        out.append("%d expire at %s:\n" % (len(established), time.strftime("%a %b %d %H:%M:%S %Z %Y")))
-        for p in established:
+        out.append("Connections Sets (1)/(%d):\n" % len(conns))
+        out.append("%d expire at %s:\n" % (len(conns), _java_date(self.server.now_ms())))
+        for p in conns:
             out.append("\tip: /%s sessionId: 0x%s\n" % (p.peer, _hex(p.conn.session_id)))
         return "".join(out)
 
@@ -302,7 +316,25 @@ class FourLetterWords:
         return "Digest in standalone mode is not supported\n"
 
 
-def _java_double(v: float) -> str:
-    """Format like Java's Double.toString for the small values stats hold."""
-    r = repr(float(v))
-    return r if "e" not in r else "%.4f" % v
+def _java_date(ms: int) -> str:
+    """Like Java's Date.toString(), in UTC."""
+    return time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(ms / 1000.0))
+
+
+def _memory_lines():
+    """os.memory.free/max/total, from the process's resident set and the machine."""
+    rss_kb = total_kb = 0
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    rss_kb = int(line.split()[1])
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    total_kb = int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return [("os.memory.free", "%dMB" % max(0, (total_kb - rss_kb) // 1024)),
+            ("os.memory.max", "%dMB" % (total_kb // 1024)),
+            ("os.memory.total", "%dMB" % (rss_kb // 1024))]

@@ -519,15 +519,15 @@ class RawConnection:
             if f.xid == xid:
                 return out
 
-    def barrier(self) -> Tuple[List[Event], Frame]:
-        """Send a sync and collect the notifications that arrive before its reply."""
+    def barrier(self) -> Tuple[List[Frame], Frame]:
+        """Send a sync; return the notification frames that arrive before its reply,
+        and the reply.  Everything the server sent this connection before it
+        processed the sync comes first."""
         xid = self.send(SYNC, path_only_req("/"))
         frames = self.frames_until_reply(xid)
-        events = []
         for f in frames[:-1]:
             assert f.is_notification, f"unexpected frame {f.summary()}"
-            events.append(f.event())
-        return events, frames[-1]
+        return frames[:-1], frames[-1]
 
     def last_zxid(self) -> int:
         """The server's last processed zxid, as carried by a sync reply."""
