@@ -157,7 +157,15 @@ def _decode_multi(payload, pos, op):
         if h.type not in allowed:
             raise JuteError("invalid op type %d inside %s" % (h.type, "multi" if op == OpCode.multi else "multiRead"))
         body, pos = REQUEST_RECORDS[h.type].parse_prefix(payload, pos)
-        ops.append((h.type, body))
+        sub_op = h.type
+        if sub_op in (OpCode.create, OpCode.create2):
+            # As ZooKeeper 3.9's MultiOperationRecord: the create mode picks
+            # the op for containers and TTL nodes.
+            if body.flags == 4:
+                sub_op = OpCode.createContainer
+            elif body.flags in (5, 6):
+                sub_op = OpCode.createTTL
+        ops.append((sub_op, body))
         if pos > end:
             raise JuteError("truncated multi")
     if pos != end:

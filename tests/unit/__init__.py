@@ -39,7 +39,7 @@ def value_strategy(con):
     if con is Flag:
         return st.booleans()
     if isinstance(con, FormatField):
-        if con.fmtstr == ">i":
+        if con.fmtstr in (">i", ">l"):
             return INT32
         if con.fmtstr == ">q":
             return INT64
