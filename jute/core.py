@@ -5,7 +5,6 @@ import struct
 
 from construct import (
     Construct,
-    Flag,
     Int32sb,
     Int64sb,
     StreamError,
@@ -25,8 +24,6 @@ class JuteError(ValueError):
 
 Int = Int32sb
 Long = Int64sb
-# Java's DataInput.readBoolean() treats any non-zero byte as true; Flag does too.
-Bool = Flag
 
 _I32 = struct.Struct(">i")
 
@@ -46,6 +43,19 @@ def _read_exact(io, n, what):
     if len(data) != n:
         raise StreamError("truncated %s: wanted %d bytes, got %d" % (what, n, len(data)))
     return data
+
+
+def _parse_bool(io):
+    b = io.read(1)
+    if len(b) != 1:
+        raise StreamError("truncated boolean")
+    # Java's DataInput.readBoolean(): any non-zero byte is true.
+    return b != b"\x00"
+
+
+def _build_bool(obj, io):
+    io.write(b"\x01" if obj else b"\x00")
+    return obj
 
 
 def _parse_buffer(io):
@@ -84,6 +94,8 @@ def _build_ustring(obj, io):
 # Helper functions are injected into construct's generated module by name, so the
 # compiled parsers call them directly instead of going through a slow fallback.
 _HELPERS = {
+    "jute_parse_bool": _parse_bool,
+    "jute_build_bool": _build_bool,
     "jute_read_length": _read_length,
     "jute_read_exact": _read_exact,
     "jute_parse_buffer": _parse_buffer,
@@ -103,6 +115,27 @@ class _Helpers:
             "from zkwire.jute.core import _HELPERS as jute_helpers\n"
             "globals().update(jute_helpers)\n"
         )
+
+
+class _BoolConstruct(Construct):
+    """``boolean``: one byte; value is ``bool``."""
+
+    def _parse(self, stream, context, path):
+        return _parse_bool(stream)
+
+    def _build(self, obj, stream, context, path):
+        return _build_bool(obj, stream)
+
+    def _sizeof(self, context, path):
+        return 1
+
+    def _emitparse(self, code):
+        _Helpers.emit(code)
+        return "jute_parse_bool(io)"
+
+    def _emitbuild(self, code):
+        _Helpers.emit(code)
+        return "jute_build_bool(obj, io)"
 
 
 class _BufferConstruct(Construct):
@@ -201,6 +234,7 @@ class _VectorConstruct(Construct):
         return f"{fname}(obj, io, this)"
 
 
+Bool = _BoolConstruct()
 Buffer = _BufferConstruct()
 UString = _UStringConstruct()
 
