@@ -96,9 +96,6 @@ PROP_KEYS = {
     "zookeeper.containerCheckIntervalMs": ("container_check_interval_ms", _int),
     "znode.container.checkIntervalMs": ("container_check_interval_ms", _int),
     "zookeeper.standaloneEnabled": ("standalone_enabled", _bool),
-    "zookeeper.serverCnxnFactory": ("server_cnxn_factory", _str),
-    "zookeeper.clientCnxnSocket": ("client_cnxn_socket", _str),
-    "zookeeper.authProvider.1": ("auth_provider_1", _str),
     "zookeeper.closeSessionTxn.enabled": ("close_session_txn", _bool),
     "zookeeper.digest.enabled": ("digest_enabled", _bool),
 }

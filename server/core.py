@@ -253,7 +253,7 @@ class ServerCore:
         if op == OpCode.auth:
             self._auth(conn, req)
             return
-        if op in WRITE_OPS:
+        if op in WRITE_OPS or op == OpCode.createSession:
             hdr, txn = self.prep.prep(sid, xid, op, req, conn.ids, now_ms)
             p = _Pending(xid, op, req, now_ms)
             conn.queue.append(p)
@@ -274,7 +274,7 @@ class ServerCore:
             self._read(conn, xid, op, req, now_ms, now_ms)
 
     def _auth(self, conn, req):
-        ids = self.auth.authenticate(req.scheme, req.auth) if req.scheme == "digest" else None
+        ids = self.auth.authenticate(req.scheme, req.auth, conn.peer_ip)
         if ids is None:
             # ZooKeeper answers AUTHFAILED (zxid 0) and closes the connection.
             self._emit(conn, ("reply", Xid.AUTH, 0, Err.AUTHFAILED, OpCode.auth, None))
@@ -329,6 +329,8 @@ class ServerCore:
         return node
 
     def _read_body(self, conn, op, req):
+        if getattr(req, "path", "") is None:
+            raise KeeperError(Err.MARSHALLINGERROR)  # a null path, as ZooKeeper answers it
         if op == OpCode.getData:
             node = self._node(req.path)
             self._check(node, Perms.READ, conn)
@@ -382,8 +384,11 @@ class ServerCore:
                 paths = [p for p in paths if p.startswith(prefix)]
             return paths
         if op == OpCode.whoAmI:
-            return [(s, i) for s, i in conn.ids]
+            # ZooKeeper shows a digest identity by its user name only.
+            return [(s, i.split(":", 1)[0] if s == "digest" else i) for s, i in conn.ids]
         if op == OpCode.multiRead:
+            if any(sub_op not in (OpCode.getData, OpCode.getChildren) for sub_op, _ in req):
+                raise KeeperError(Err.MARSHALLINGERROR)  # ZooKeeper: no writes in multiRead
             results = []
             for sub_op, sub_req in req:
                 try:
@@ -473,7 +478,7 @@ class ServerCore:
         while q:
             p = q[0]
             op = p.op
-            if op == OpCode.createSession:
+            if op == OpCode.createSession and not conn.established:
                 if p.reply is None:
                     return
                 q.popleft()
@@ -488,18 +493,22 @@ class ServerCore:
                 for xid, op_, req, t in early:
                     self.request(conn, xid, op_, req, t)
                 continue
-            if op in WRITE_OPS or op == OpCode.closeSession:
+            if op in WRITE_OPS or op in (OpCode.closeSession, OpCode.createSession):
                 rc = p.reply
                 if rc is None:
                     return
                 q.popleft()
                 body = None
-                if not rc.err or op == OpCode.multi:
+                err = rc.err
+                if rc.type == OpCode.error:
+                    pass  # failed in prep: the header carries the error, no body
+                elif op == OpCode.multi:
+                    body, err = rc, 0  # per-op errors travel in the body
+                elif not err:
                     body = rc
                 # A write that failed in prep is an error txn: ZooKeeper
                 # reports its last operation as "NA".
-                self._finish(conn, p.xid, self.tree.last_zxid, rc.err if op != OpCode.multi else 0,
-                             op, body, p.start_ms, now_ms,
+                self._finish(conn, p.xid, self.tree.last_zxid, err, op, body, p.start_ms, now_ms,
                              last_op=OpCode.error if rc.type == OpCode.error else None)
                 if op == OpCode.closeSession:
                     self._close_conn(conn, "client closed its session")

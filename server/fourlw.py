@@ -68,8 +68,8 @@ class FourLetterWords:
                 wl.update(COMMANDS)
             elif w:
                 wl.add(w)
-        # ZooKeeper always allows srvr (3.5.3+ default whitelist) only if listed;
-        # it is in the default list, which the config layer supplies.
+        # ZooKeeper enables srvr whatever the whitelist says.
+        wl.add("srvr")
         self.whitelist = wl
         self.trace_mask = 0
 

@@ -91,8 +91,7 @@ class ClientProtocol(Protocol):
                     continue
                 xid, op, req = decode_request(f)
                 if req is None and op not in (OpCode.ping, OpCode.closeSession, OpCode.whoAmI):
-                    if op not in KNOWN_OPS or op in (OpCode.notification, OpCode.error,
-                                                     OpCode.createSession):
+                    if op not in KNOWN_OPS or op in (OpCode.notification, OpCode.error):
                         # ZooKeeper's UnimplementedRequestProcessor: answer, then close.
                         self.conn.outbox.append(("reply", xid, -1, Err.UNIMPLEMENTED, op, None))
                         self.conn.outbox.append(("close", "unknown opcode %d" % op))
@@ -281,7 +280,12 @@ class ZooKeeperServer:
 
     # --- time --------------------------------------------------------------------------------
     def _schedule_tick(self):
-        self._tick_call = self.reactor.callLater(self.config.tick_ms / 1000.0, self._tick)
+        # Tick on exact multiples of tickTime (session deadlines are rounded to
+        # them), so a late reactor turn does not push every later expiry back.
+        t = self.config.tick_ms
+        now = self.now_ms()
+        delay_ms = (now // t + 1) * t - now
+        self._tick_call = self.reactor.callLater(delay_ms / 1000.0, self._tick)
 
     def _tick(self):
         try:

@@ -137,9 +137,17 @@ class Prep:
         zxid = self.next_zxid()
         hdr = Rec(clientId=session_id, cxid=cxid, zxid=zxid, time=now_ms, type=op)
         if op == OpCode.multi:
-            hdr.txn = None
+            if not _well_formed_multi(request):
+                # ZooKeeper fails the whole request as MARSHALLINGERROR (its
+                # MultiOperationRecord refuses to mix reads into writes).
+                hdr.type = OpCode.error
+                return hdr, Rec(err=Err.MARSHALLINGERROR)
             return hdr, self._prep_multi(hdr, request, ids)
         try:
+            if op == OpCode.createSession or getattr(request, "path", "") is None:
+                # A null path, or a createSession after the handshake: ZooKeeper
+                # answers MARSHALLINGERROR, and the zxid is spent all the same.
+                raise KeeperError(Err.MARSHALLINGERROR)
             txn = self._prep_one(op, hdr, request, ids, session_id)
         except KeeperError as e:
             hdr.type = OpCode.error
@@ -324,6 +332,16 @@ class Prep:
             return self.auth.fixup(acl, ids)
         except InvalidACL:
             raise KeeperError(Err.INVALIDACL) from None
+
+
+_MULTI_WRITE_OPS = frozenset((
+    OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL,
+    OpCode.delete, OpCode.setData, OpCode.check,
+))
+
+
+def _well_formed_multi(ops) -> bool:
+    return all(op in _MULTI_WRITE_OPS and getattr(req, "path", "") is not None for op, req in ops)
 
 
 def _validate(path):

@@ -49,7 +49,7 @@ def initial_session_id(server_id: int, now_ms: int) -> int:
     """ZooKeeper's SessionTrackerImpl.initializeNextSessionId."""
     nxt = ((now_ms << 24) & _MASK64) >> 8
     nxt |= (server_id << 56) & _MASK64
-    if nxt == _MASK64:  # -1 would be ambiguous
+    if nxt == 1 << 63:  # Long.MIN_VALUE is the container owner marker
         nxt += 1
     return _signed64(nxt)
 

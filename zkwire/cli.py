@@ -87,8 +87,13 @@ def cmd_serve(argv) -> int:
         log.error("cannot listen on %s:%d: %s", server.host, server.port, f.getErrorMessage())
         reactor.stop()
 
-    d = server.start()
-    d.addCallbacks(listening, cannot_listen)
+    def start():
+        # Listen only once the reactor runs, so its SIGINT/SIGTERM handlers are in
+        # place before anyone can see the "serving" line.
+        d = server.start()
+        d.addCallbacks(listening, cannot_listen)
+
+    reactor.callWhenRunning(start)
     reactor.addSystemEventTrigger("before", "shutdown", server.stop)
     reactor.run()
     return 1 if failed else 0

@@ -111,21 +111,17 @@ MULTI_READ_OPS = frozenset((OpCode.getChildren, OpCode.getData))
 
 
 def decode_connect(payload: bytes):
-    """-> (ConnectRequest, has_read_only_byte)."""
+    """-> (ConnectRequest, has_read_only_byte).
+
+    Like ZooKeeper, the readOnly byte is optional and anything after it is
+    ignored (ZooKeeper reads the fields it knows and drops the rest)."""
     try:
-        if len(payload) >= 1 and _connect_len(payload) + 1 == len(payload):
-            return r.ConnectRequestRO.parse(payload), True
-        return r.ConnectRequest.parse(payload), False
+        req, pos = r.ConnectRequest.parse_prefix(payload)
     except JuteError as e:
         raise ProtocolError(str(e)) from None
-
-
-def _connect_len(payload):
-    # protocolVersion(4) lastZxidSeen(8) timeOut(4) sessionId(8) passwd(4 + n)
-    if len(payload) < 28:
-        return -1
-    n = _LEN.unpack_from(payload, 24)[0]
-    return 28 + max(n, 0)
+    has_ro = pos < len(payload)
+    req.readOnly = has_ro and payload[pos] != 0
+    return req, has_ro
 
 
 def decode_request(payload: bytes):
@@ -147,7 +143,9 @@ def decode_request(payload: bytes):
 
 
 def _decode_multi(payload, pos, op):
-    allowed = MULTI_WRITE_OPS if op == OpCode.multi else MULTI_READ_OPS
+    # Both kinds of op are decoded in both requests; mixing them is the
+    # server's business (ZooKeeper answers MARSHALLINGERROR), not a bad frame.
+    allowed = MULTI_WRITE_OPS | MULTI_READ_OPS
     ops = []
     end = len(payload)
     while True:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from zkwire import records as r
 from zkwire.consts import OpCode, Perms
+from zkwire.jute import Bool
 from zkwire.jute.core import _BufferConstruct, _UStringConstruct, _VectorConstruct
 
 INT32 = st.integers(-(2 ** 31), 2 ** 31 - 1)
@@ -26,7 +27,7 @@ TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
 
 def value_strategy(con):
     """A strategy for values ``con`` can build (``con`` a jute construct)."""
-    from construct import Flag, FormatField, Renamed, Struct
+    from construct import FormatField, Renamed, Struct
 
     if isinstance(con, Renamed):
         return value_strategy(con.subcon)
@@ -36,7 +37,7 @@ def value_strategy(con):
         return st.none() | TEXT
     if isinstance(con, _VectorConstruct):
         return st.none() | st.lists(value_strategy(con.subcon), max_size=4)
-    if con is Flag:
+    if is_bool(con):
         return st.booleans()
     if isinstance(con, FormatField):
         if con.fmtstr in (">i", ">l"):
@@ -47,6 +48,13 @@ def value_strategy(con):
     if isinstance(con, Struct):
         return st.fixed_dictionaries({sc.name: value_strategy(sc.subcon) for sc in con.subcons})
     raise AssertionError("no strategy for %r" % (con,))
+
+
+def is_bool(con) -> bool:
+    """The jute boolean construct (construct's Flag in older zkwire versions)."""
+    from construct import Flag
+
+    return con is Bool or con is Flag or type(con) is type(Bool)
 
 
 def record_strategy(record):

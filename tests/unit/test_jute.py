@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from zkwire import records as r
 from zkwire.jute import Bool, Buffer, Int, JuteError, Long, Record, UString, Vector
 
-from . import INT32, INT64, TEXT, record_strategy
+from . import INT32, INT64, TEXT, is_bool, record_strategy
 
 FAST = settings(max_examples=300, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -280,11 +280,11 @@ FUZZ_RECORDS = [r.ConnectRequest, r.ConnectRequestRO, r.RequestHeader, r.CreateR
 
 # Records without Bool fields re-encode byte for byte (a Bool accepts any non-zero byte).
 def _has_bool(con):
-    from construct import Flag, Renamed, Struct
+    from construct import Renamed, Struct
 
     if isinstance(con, Renamed):
         return _has_bool(con.subcon)
-    if con is Flag:
+    if is_bool(con):
         return True
     if isinstance(con, Struct):
         return any(_has_bool(sc) for sc in con.subcons)

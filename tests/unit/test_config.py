@@ -1,0 +1,300 @@
+"""zkwire.server.config.load (zoo.cfg + -D properties) and the ``zkwire serve`` CLI."""
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from zkwire.server.config import ConfigError, load
+
+
+def write_cfg(tmp_path, text, name="zoo.cfg"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+# --- load() --------------------------------------------------------------------------------------
+
+def test_defaults_without_a_file():
+    s = load()
+    assert s.tick_ms == 2000
+    assert s.client_port == 2181
+    assert s.min_session_timeout_ms == 4000 and s.max_session_timeout_ms == 40000
+    assert s.four_letter_whitelist == ("srvr",)
+    assert s.max_buffer == 0xFFFFF
+    assert s.max_client_cnxns == 60
+    assert s.extended_types is False and s.super_digest is None and s.skip_acl is False
+    assert s.warnings == []
+
+
+def test_known_keys_comments_and_blank_lines(tmp_path):
+    cfg = write_cfg(tmp_path, """
+# a comment
+   # an indented comment
+
+tickTime = 500
+dataDir=/var/lib/zk
+dataLogDir=/var/log/zk
+clientPort=2281
+clientPortAddress=127.0.0.1
+maxClientCnxns=7
+initLimit=10
+syncLimit=5
+autopurge.snapRetainCount=4
+autopurge.purgeInterval=1
+4lw.commands.whitelist=srvr, ruok ,stat
+admin.enableServer=false
+standaloneEnabled=true
+""")
+    s = load(cfg)
+    assert s.tick_ms == 500
+    assert s.data_dir == "/var/lib/zk" and s.data_log_dir == "/var/log/zk"
+    assert s.client_port == 2281 and s.client_port_address == "127.0.0.1"
+    assert s.max_client_cnxns == 7
+    assert s.snap_retain_count == 4 and s.purge_interval_h == 1
+    assert s.four_letter_whitelist == ("srvr", "ruok", "stat")
+    # session timeout bounds default to 2x / 20x tickTime
+    assert s.min_session_timeout_ms == 1000 and s.max_session_timeout_ms == 10000
+    assert s.warnings == []
+
+
+def test_explicit_session_timeouts(tmp_path):
+    s = load(write_cfg(tmp_path, "tickTime=500\nminSessionTimeout=3000\nmaxSessionTimeout=6000\n"))
+    assert (s.min_session_timeout_ms, s.max_session_timeout_ms) == (3000, 6000)
+
+
+def test_min_above_max_is_an_error(tmp_path):
+    with pytest.raises(ConfigError):
+        load(write_cfg(tmp_path, "minSessionTimeout=9000\nmaxSessionTimeout=6000\n"))
+
+
+def test_data_log_dir_defaults_to_data_dir(tmp_path):
+    s = load(write_cfg(tmp_path, "dataDir=/d\n"))
+    assert s.data_log_dir == "/d"
+
+
+def test_unknown_keys_warn_once_each(tmp_path):
+    cfg = write_cfg(tmp_path, "tickTime=500\n"
+                              "ssl.keyStore.location=/tmp/ks.jks\n"
+                              "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n"
+                              "metricsProvider.className=org.example.Metrics\n")
+    s = load(cfg)
+    assert s.tick_ms == 500
+    assert len(s.warnings) == 3
+    for key, line in (("ssl.keyStore.location", 2), ("serverCnxnFactory", 3),
+                      ("metricsProvider.className", 4)):
+        [w] = [w for w in s.warnings if key in w]
+        assert "line %d" % line in w
+
+
+def test_server_lines_accepted(tmp_path):
+    cfg = write_cfg(tmp_path, "tickTime=500\n"
+                              "server.1=127.0.0.1:2888:3888\n"
+                              "server.2=127.0.0.1:2889:3889;2182\n"
+                              "group.1=1:2\nweight.1=1\n")
+    s = load(cfg)
+    assert s.servers == {1: "127.0.0.1:2888:3888", 2: "127.0.0.1:2889:3889;2182"}
+    assert s.warnings == []
+
+
+@pytest.mark.parametrize("line", ["tickTime=abc", "clientPort=", "maxClientCnxns=1.5",
+                                  "forceSync=maybe", "jute.maxbuffer=0x"])
+def test_bad_value_names_key_and_line(tmp_path, line):
+    key = line.split("=")[0]
+    cfg = write_cfg(tmp_path, "# header\n\ndataDir=/x\n%s\n" % line)
+    with pytest.raises(ConfigError) as info:
+        load(cfg)
+    msg = str(info.value)
+    assert key in msg
+    assert "line 4" in msg
+    assert "\n" not in msg
+
+
+def test_line_without_equals_is_an_error(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load(write_cfg(tmp_path, "tickTime=500\njunk\n"))
+    assert "line 2" in str(info.value)
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError):
+        load(str(tmp_path / "nope.cfg"))
+
+
+def test_system_properties():
+    s = load(None, {
+        "jute.maxbuffer": "2097152",
+        "zookeeper.extendedTypesEnabled": "true",
+        "zookeeper.DigestAuthenticationProvider.superDigest": "super:D/InIHSb7yEEbrWz8b9l71RjZJU=",
+        "zookeeper.skipACL": "yes",
+        "zookeeper.4lw.commands.whitelist": "*",
+    })
+    assert s.max_buffer == 2097152
+    assert s.extended_types is True
+    assert s.super_digest == "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
+    assert s.skip_acl is True
+    assert s.four_letter_whitelist == ("*",)
+    assert s.warnings == []
+
+
+def test_cfg_key_tried_as_zookeeper_property(tmp_path):
+    # ZooKeeper turns an unknown zoo.cfg key into the system property zookeeper.<key>
+    s = load(write_cfg(tmp_path, "extendedTypesEnabled=true\nskipACL=no\n"
+                                 "digest.enabled=false\n"))
+    assert s.extended_types is True and s.skip_acl is False
+    assert s.warnings == []
+
+
+def test_bad_property_value_names_it():
+    with pytest.raises(ConfigError) as info:
+        load(None, {"jute.maxbuffer": "lots"})
+    assert "jute.maxbuffer" in str(info.value)
+
+
+def test_unknown_property_warns():
+    s = load(None, {"zookeeper.nonsense": "1"})
+    assert len(s.warnings) == 1 and "zookeeper.nonsense" in s.warnings[0]
+
+
+def test_overrides_win(tmp_path):
+    s = load(write_cfg(tmp_path, "clientPort=2281\ndataDir=/a\n"),
+             None, {"client_port": 0, "client_port_address": "127.0.0.1", "data_dir": None})
+    assert s.client_port == 0 and s.client_port_address == "127.0.0.1" and s.data_dir == "/a"
+
+
+@pytest.mark.parametrize("text", ["tickTime=0\n", "tickTime=-5\n", "clientPort=70000\n",
+                                  "jute.maxbuffer=0\n"])
+def test_range_checks(tmp_path, text):
+    with pytest.raises(ConfigError):
+        load(write_cfg(tmp_path, text))
+
+
+# --- the CLI ---------------------------------------------------------------------------------------
+
+ENV = dict(os.environ, PYTHONUNBUFFERED="1")
+
+
+class Serve:
+    """``python -m zkwire serve ...`` with stderr collected line by line."""
+
+    def __init__(self, args, cwd):
+        self.proc = subprocess.Popen([sys.executable, "-m", "zkwire", "serve"] + args,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
+                                     env=ENV, text=True)
+        self.lines = queue.Queue()
+        self.all = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stderr:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def wait_for(self, pattern, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("no %r on stderr; got %r" % (pattern, self.all))
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise AssertionError("process ended before %r; stderr %r" % (pattern, self.all))
+            self.all.append(line)
+            if re.search(pattern, line):
+                return line
+
+    def wait_ready(self):
+        """The port from the "serving on" line, once a 4lw round trip shows the reactor runs."""
+        line = self.wait_for(r"serving on 127\.0\.0\.1:\d+")
+        port = int(re.search(r"serving on 127\.0\.0\.1:(\d+)", line).group(1))
+        assert port > 0
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.settimeout(5)
+            sock.sendall(b"srvr")
+            data = b""
+            while True:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        assert data.startswith(b"Zookeeper version: "), data
+        return port
+
+    def stop(self, sig, timeout=5.0):
+        start = time.monotonic()
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("server did not stop within %.0f s of signal %d" % (timeout, sig))
+        return rc, time.monotonic() - start
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def serving_cfg(tmp_path, extra=""):
+    return write_cfg(tmp_path, "tickTime=500\nclientPort=0\nclientPortAddress=127.0.0.1\n"
+                               "dataDir=%s\n%s" % (tmp_path / "data", extra))
+
+
+def test_cli_bad_config_exits_nonzero_with_one_line(tmp_path):
+    cfg = write_cfg(tmp_path, "tickTime=500\nmaxClientCnxns=lots\n", "bad.cfg")
+    p = subprocess.run([sys.executable, "-m", "zkwire", "serve", cfg], capture_output=True,
+                       text=True, timeout=30, cwd=str(tmp_path), env=ENV)
+    assert p.returncode != 0
+    lines = p.stderr.strip("\n").splitlines()
+    assert len(lines) == 1, p.stderr
+    assert "maxClientCnxns" in lines[0] and "line 2" in lines[0]
+
+
+def test_cli_unknown_key_warns_and_serves(tmp_path):
+    cfg = serving_cfg(tmp_path, "ssl.keyStore.location=/tmp/ks.jks\n")
+    s = Serve([cfg], str(tmp_path))
+    try:
+        port = s.wait_ready()
+        warnings = [x for x in s.all if "ssl.keyStore.location" in x]
+        assert len(warnings) == 1, s.all
+        assert "WARNING" in warnings[0]
+        rc, _ = s.stop(signal.SIGTERM)
+        assert rc == 0
+    finally:
+        s.kill()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_cli_stops_cleanly_on_signal(tmp_path, sig):
+    s = Serve([serving_cfg(tmp_path)], str(tmp_path))
+    try:
+        s.wait_ready()
+        rc, took = s.stop(sig)
+        assert rc == 0
+        assert took < 5
+        leftover = []
+        while True:
+            try:
+                x = s.lines.get(timeout=2)
+            except queue.Empty:
+                break
+            if x is None:
+                break
+            leftover.append(x)
+        assert not any("Traceback" in x for x in s.all + leftover), s.all + leftover
+    finally:
+        s.kill()
