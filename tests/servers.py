@@ -38,6 +38,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until(predicate, timeout: float = 5.0) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` seconds pass (for state
+    that no event announces, such as a server's view seen from outside)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
 def apache_zookeeper_available() -> bool:
     return os.path.exists("/usr/share/java/zookeeper.jar") and shutil.which("java") is not None
 

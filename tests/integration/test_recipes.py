@@ -16,6 +16,7 @@ import pytest
 from kazoo.exceptions import LockTimeout, NoNodeError
 from kazoo.recipe.cache import TreeCache, TreeEvent
 from kazoo.recipe.partitioner import PartitionState
+from servers import wait_until
 
 WAIT = 5.0
 
@@ -24,15 +25,6 @@ def spawn(target, *args) -> threading.Thread:
     t = threading.Thread(target=target, args=args, daemon=True)
     t.start()
     return t
-
-
-def wait_until(predicate, timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def children(client, path: str) -> list:

@@ -29,6 +29,7 @@ from kazoo.exceptions import NoChildrenForEphemeralsError, NoNodeError
 from kazoo.protocol.connection import _CONNECTION_DROP
 from kazoo.protocol.serialization import Connect
 from kazoo.protocol.states import EventType, KazooState
+from servers import free_port, wait_until
 
 WAIT = 5.0
 FAST_RETRY = {"max_tries": -1, "delay": 0.05, "max_delay": 0.1}
@@ -108,12 +109,6 @@ def watch_event(client, path: str, method: str = "exists"):
     return fired, events
 
 
-def dead_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def drop_connection(client) -> None:
     result = client.handler.async_result()
     client._call(_CONNECTION_DROP, result)
@@ -127,18 +122,9 @@ def detach(client):
     Returns the real host list so the caller can reattach it.
     """
     real_hosts = client.hosts
-    client.hosts = [("127.0.0.1", dead_port())]
+    client.hosts = [("127.0.0.1", free_port())]
     drop_connection(client)
     return real_hosts
-
-
-def wait_until(predicate, timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def assert_expired_response(response) -> None:

@@ -27,6 +27,7 @@ from kazoo.handlers.threading import AsyncResult
 from kazoo.protocol.connection import _CONNECTION_DROP
 from kazoo.protocol.serialization import GetData, SetData, Watch, write_string
 from kazoo.protocol.states import EventType, KazooState, KeeperState, WatchedEvent
+from servers import free_port, wait_until
 
 WAIT = 5.0
 
@@ -137,21 +138,6 @@ class SetWatchesRequest:
     @classmethod
     def deserialize(cls, buffer, offset):
         return True
-
-
-def dead_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate, timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def drop_connection(client) -> None:
@@ -649,7 +635,7 @@ def test_set_watches_after_reconnect_reports_change_made_while_disconnected(
     sid = watcher.client_id[0]
 
     real_hosts = watcher.hosts
-    watcher.hosts = [("127.0.0.1", dead_port())]
+    watcher.hosts = [("127.0.0.1", free_port())]
     drop_connection(watcher)
     other.set("/w", b"changed while away")
     watcher.hosts = real_hosts
@@ -709,7 +695,7 @@ def test_data_watch_recipe_refreshes_after_reconnect(zk, make_client):
     with cond:
         cond.wait_for(lambda: seen, WAIT)
     real_hosts = watcher.hosts
-    watcher.hosts = [("127.0.0.1", dead_port())]
+    watcher.hosts = [("127.0.0.1", free_port())]
     drop_connection(watcher)
     other.set("/dwr", b"during")
     watcher.hosts = real_hosts
