@@ -197,6 +197,9 @@ class ZooKeeperServer:
         self.fourlw = FourLetterWords(self, four_letter_whitelist)
         self.listening = None
         self._flush_call = None
+        self._persisting = False
+        self.on_commit = None        # called with each committed batch (snapshots)
+        self.fatal_error = None
         self._tick_call = None
         self.started_ms = self.now_ms()
 
@@ -271,12 +274,49 @@ class ZooKeeperServer:
             self._flush_call = self.reactor.callLater(0, self.flush)
 
     def flush(self) -> None:
-        """Make queued txns durable (one sync), then commit and answer them."""
+        """Make queued txns durable (one sync per batch), then commit and answer.
+
+        A log whose ``blocking`` attribute is true (a file log that fsyncs) is
+        written in the reactor's thread pool, one batch at a time; proposals
+        that arrive meanwhile form the next batch.  An in-memory log is
+        persisted inline."""
         self._flush_call = None
+        if self._persisting:
+            return
+        log_store = self.replicator.log
         while self.replicator.has_pending():
-            batch = self.replicator.flush()
-            self.core.commit(batch, self.now_ms())
+            batch = self.replicator.take_batch()
+            if getattr(log_store, "blocking", False):
+                from twisted.internet.threads import deferToThreadPool
+
+                self._persisting = True
+                d = deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
+                                      self.replicator.persist, batch)
+                d.addCallbacks(self._persisted, self._persist_failed, callbackArgs=(batch,))
+                return
+            self.replicator.persist(batch)
+            self._commit(batch)
+
+    def _commit(self, batch) -> None:
+        self.core.commit(batch, self.now_ms())
         self.write_out()
+        if self.on_commit is not None:
+            self.on_commit(batch)
+
+    def _persisted(self, _, batch) -> None:
+        self._persisting = False
+        self._commit(batch)
+        if self.replicator.has_pending():
+            self.flush()
+
+    def _persist_failed(self, failure) -> None:
+        # The log can no longer promise durability: stop rather than acknowledge
+        # writes that a crash would lose (ZooKeeper exits in this case too).
+        self._persisting = False
+        log.critical("cannot write the transaction log: %s; stopping", failure.getErrorMessage())
+        self.fatal_error = failure.getErrorMessage()
+        if self.reactor.running:
+            self.reactor.stop()
 
     # --- time --------------------------------------------------------------------------------
     def _schedule_tick(self):

@@ -2,17 +2,20 @@
 
 Theory of operation
 -------------------
-``propose(hdr, txn)`` queues a txn that prep has made.  ``flush()`` makes every
-queued txn durable with one ``sync`` (group commit) and returns the batch, which
-is now committed: the caller applies it to the tree in order.
+``propose(hdr, txn)`` queues a txn that prep has made.  ``take_batch()`` hands
+over everything queued so far; ``persist(batch)`` makes that batch durable with
+one ``sync`` (group commit), and the batch is then committed: the caller applies
+it to the tree, in order.  ``persist`` is the only blocking call and the only
+one that may run off the event loop; while it runs, new proposals gather into
+the next batch.
 
 Standalone, "durable" means appended to the transaction log and synced.  In an
-ensemble this class is replaced by a ZAB peer with the same two calls: propose
-sends to the followers, and a batch comes back once a quorum has logged it.
+ensemble this class is replaced by a ZAB peer with the same calls: propose
+sends to the followers, and a batch is committed once a quorum has logged it.
 
-Contract for the caller: apply only what ``flush`` returned, in that order, and
-reply to clients only after applying (that is what makes an acknowledged write
-survive a crash).
+Contract for the caller: apply only batches whose ``persist`` returned, in the
+order they were taken, and reply to clients only after applying (that is what
+makes an acknowledged write survive a crash).
 """
 from __future__ import annotations
 
@@ -29,11 +32,20 @@ class StandaloneReplicator:
     def has_pending(self) -> bool:
         return bool(self.pending)
 
-    def flush(self) -> list:
+    def take_batch(self) -> list:
         batch = self.pending[: self.max_batch]
         del self.pending[: len(batch)]
+        return batch
+
+    def persist(self, batch) -> None:
+        log = self.log
         for hdr, txn in batch:
-            self.log.append(hdr, txn)
+            log.append(hdr, txn)
         if batch:
-            self.log.sync()
+            log.sync()
+
+    def flush(self) -> list:
+        """take_batch + persist, for callers that may block (tests, simulators)."""
+        batch = self.take_batch()
+        self.persist(batch)
         return batch
