@@ -182,15 +182,28 @@ class ZooKeeperServer:
 
     def __init__(self, reactor, config: CoreConfig, host="127.0.0.1", port=2181,
                  max_buffer=0xFFFFF, max_client_cnxns=60, log_store=None,
-                 four_letter_whitelist=("srvr",), settings=None):
+                 four_letter_whitelist=("srvr",), settings=None, datadir=None,
+                 purge_interval_h=0):
         self.reactor = reactor
         self.config = config
         self.host = host
         self.port = port
         self.max_buffer = max_buffer
         self.max_client_cnxns = max_client_cnxns
+        self.datadir = datadir
+        self.purge_interval_h = purge_interval_h
+        tree = sessions = None
+        if datadir is not None:
+            tree, sessions = datadir.recover()
+            log_store = datadir.log
         self.replicator = StandaloneReplicator(log_store if log_store is not None else MemoryLog())
-        self.core = ServerCore(config, self.replicator, self.now_ms())
+        self.core = ServerCore(config, self.replicator, self.now_ms(), tree=tree)
+        for sid, timeout_ms in (sessions or {}).items():
+            # Restored sessions get a full timeout from now, as in ZooKeeper:
+            # those whose clients do not come back expire through the normal path.
+            self.core.sessions.add(sid, timeout_ms, self.now_ms())
+        self._snapshot = None
+        self._purge_call = None
         self.protocols = {}
         self.per_ip = {}
         self.settings = settings or {}
@@ -198,7 +211,7 @@ class ZooKeeperServer:
         self.listening = None
         self._flush_call = None
         self._persisting = False
-        self.on_commit = None        # called with each committed batch (snapshots)
+        self.on_commit = self._after_commit if datadir is not None else None
         self.fatal_error = None
         self._tick_call = None
         self.started_ms = self.now_ms()
@@ -221,12 +234,20 @@ class ZooKeeperServer:
 
         d.addCallback(listening)
         self._schedule_tick()
+        if self.datadir is not None and self.purge_interval_h > 0:
+            from twisted.internet.task import LoopingCall
+
+            self._purge_call = LoopingCall(self._purge)
+            self._purge_call.clock = self.reactor
+            self._purge_call.start(self.purge_interval_h * 3600.0, now=False)
         return d
 
     def stop(self):
         if self._tick_call is not None and self._tick_call.active():
             self._tick_call.cancel()
         self._tick_call = None
+        if self._purge_call is not None and self._purge_call.running:
+            self._purge_call.stop()
         self.flush()
         for proto in list(self.protocols.values()):
             proto.closing = True
@@ -317,6 +338,41 @@ class ZooKeeperServer:
         self.fatal_error = failure.getErrorMessage()
         if self.reactor.running:
             self.reactor.stop()
+
+    # --- snapshots and retention --------------------------------------------------------------
+    def _after_commit(self, batch) -> None:
+        if self.datadir.committed(len(batch)) and self._snapshot is None:
+            sessions = {sid: s.timeout_ms for sid, s in self.core.sessions.sessions.items()}
+            self._snapshot = self.datadir.begin_snapshot(self.core.tree, sessions)
+            self.reactor.callLater(0, self._snapshot_step)
+
+    def _snapshot_step(self) -> None:
+        # Copy the tree in slices between client requests (a fuzzy snapshot, as
+        # ZooKeeper takes it); write the copy out in a worker thread.
+        capture = self._snapshot
+        if not capture.step(20000):
+            self.reactor.callLater(0, self._snapshot_step)
+            return
+        from twisted.internet.threads import deferToThreadPool
+
+        d = deferToThreadPool(self.reactor, self.reactor.getThreadPool(), self.datadir.save, capture)
+
+        def saved(path):
+            self._snapshot = None
+            log.info("snapshot written: %s", path)
+
+        def failed(f):
+            self._snapshot = None
+            log.error("snapshot failed: %s", f.getErrorMessage())
+
+        d.addCallbacks(saved, failed)
+
+    def _purge(self):
+        from twisted.internet.threads import deferToThreadPool
+
+        d = deferToThreadPool(self.reactor, self.reactor.getThreadPool(), self.datadir.purge)
+        d.addCallbacks(lambda removed: log.info("autopurge removed %d files", len(removed)),
+                       lambda f: log.error("autopurge failed: %s", f.getErrorMessage()))
 
     # --- time --------------------------------------------------------------------------------
     def _schedule_tick(self):

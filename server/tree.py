@@ -55,9 +55,13 @@ class Node:
         exactly as ZooKeeper's DataNode.copyStat reports it.
         """
         n = len(self.children)
+        owner = self.ephemeralOwner
+        if owner < 0 and (owner == CONTAINER_EPHEMERAL_OWNER
+                          or owner & TTL_EPHEMERAL_OWNER_MASK == TTL_EPHEMERAL_OWNER_TAG):
+            owner = 0  # containers and TTL nodes show no owner, as in ZooKeeper
         return (
             self.czxid, self.mzxid, self.ctime, self.mtime, self.version,
-            self.cversion * 2 - n, self.aversion, self.ephemeralOwner,
+            self.cversion * 2 - n, self.aversion, owner,
             len(self.data) if self.data is not None else 0,
             n, self.pzxid,
         )

@@ -37,12 +37,20 @@ def build_server(settings, reactor):
         super_digest=settings.super_digest,
         skip_acl=settings.skip_acl,
     )
+    datadir = None
+    if settings.data_dir:
+        from zkwire.server.datadir import DataDir
+
+        datadir = DataDir(settings.data_dir, settings.data_log_dir, force_sync=settings.force_sync,
+                          prealloc_bytes=settings.prealloc_kb * 1024, snap_count=settings.snap_count,
+                          retain_count=settings.snap_retain_count)
     host = settings.client_port_address or "0.0.0.0"
     return ZooKeeperServer(
         reactor, core_config, host=host, port=settings.client_port,
         max_buffer=settings.max_buffer, max_client_cnxns=settings.max_client_cnxns,
         four_letter_whitelist=settings.four_letter_whitelist,
         settings={"dataDir": settings.data_dir or "", "dataLogDir": settings.data_log_dir or ""},
+        datadir=datadir, purge_interval_h=settings.purge_interval_h,
     )
 
 
@@ -74,7 +82,16 @@ def cmd_serve(argv) -> int:
 
     from twisted.internet import reactor
 
-    server = build_server(settings, reactor)
+    from zkwire.server.txnlog import DiskFormatError
+
+    try:
+        server = build_server(settings, reactor)
+    except DiskFormatError as e:
+        print("zkwire: cannot load the dataDir: %s" % e, file=sys.stderr)
+        return 3
+    except OSError as e:
+        print("zkwire: cannot use the dataDir: %s" % e, file=sys.stderr)
+        return 3
     failed = []
 
     def listening(port):

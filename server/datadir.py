@@ -1,0 +1,81 @@
+"""A server's dataDir/dataLogDir: recovery at start, the log, snapshot policy.
+
+Theory of operation
+-------------------
+:class:`DataDir` ties the storage modules together for a running server and
+decides *when*; the Twisted edge decides *on which thread*.
+
+* ``recover(now_ms)`` loads the newest valid snapshot and replays the log
+  (server/recovery.py), and returns the tree and the sessions; like ZooKeeper
+  it then writes a snapshot of what it loaded, so the next start replays
+  little and ZooKeeper itself can start on the directory.
+* ``log`` is the :class:`~zkwire.server.txnlog.FileTxnLog` the replicator
+  appends to.  It is ``blocking``: the edge persists batches in a worker thread.
+* ``committed(n)`` counts txns and says when a snapshot is due: after a random
+  count in [snapCount/2+1, snapCount], as ZooKeeper spreads its snapshots.
+* ``begin_snapshot(tree, sessions)`` rolls the log (only between persists) and
+  returns a :class:`~zkwire.server.snapshot.SnapshotCapture` to be stepped on
+  the event loop and saved in a thread.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+
+from .recovery import purge, recover
+from .snapshot import SnapshotCapture, save_snapshot
+from .txnlog import FileTxnLog
+
+log = logging.getLogger("zkwire.server.datadir")
+
+
+class DataDir:
+    def __init__(self, data_dir, data_log_dir=None, force_sync=True, prealloc_bytes=64 << 20,
+                 snap_count=100000, retain_count=3, rng=None):
+        self.data_dir = os.path.abspath(data_dir)
+        self.data_log_dir = os.path.abspath(data_log_dir or data_dir)
+        self.snap_count = max(2, snap_count)
+        self.retain_count = max(3, retain_count)
+        self.rng = rng or random.Random()
+        self.log = FileTxnLog(self.data_log_dir, prealloc_bytes=prealloc_bytes, force_sync=force_sync)
+        self.log.blocking = True
+        self._since_snapshot = 0
+        self._next_snapshot_at = self._pick_threshold()
+        self.snapshots_taken = 0
+        self.report = None
+
+    def _pick_threshold(self) -> int:
+        return self.rng.randint(self.snap_count // 2 + 1, self.snap_count)
+
+    def recover(self):
+        """-> (tree, {session id: timeout ms}); raises DiskFormatError on corruption."""
+        tree, sessions, last_zxid, report = recover(self.data_dir, self.data_log_dir)
+        self.report = report
+        log.info("loaded dataDir %s: %s", self.data_dir, report.summary())
+        for path, why in report.skipped_snapshots:
+            log.warning("snapshot %s is unusable (%s); fell back to an older one", path, why)
+        path = save_snapshot(self.data_dir, tree, sessions, last_zxid)
+        log.info("snapshot of the loaded state: %s", path)
+        return tree, sessions
+
+    def committed(self, n: int) -> bool:
+        self._since_snapshot += n
+        return self._since_snapshot >= self._next_snapshot_at
+
+    def begin_snapshot(self, tree, sessions) -> SnapshotCapture:
+        self._since_snapshot = 0
+        self._next_snapshot_at = self._pick_threshold()
+        self.log.roll()
+        return SnapshotCapture(tree, sessions, tree.last_zxid)
+
+    def save(self, capture: SnapshotCapture) -> str:
+        path = capture.save(self.data_dir)
+        self.snapshots_taken += 1
+        return path
+
+    def purge(self) -> list:
+        return purge(self.data_dir, self.data_log_dir, self.retain_count)
+
+    def close(self) -> None:
+        self.log.close()
