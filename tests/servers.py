@@ -141,6 +141,18 @@ class ServerProcess:
                 self.proc.wait()
         self.proc = None
 
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no chance to flush or close anything."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def run_to_exit(self, timeout_s: float = 30.0) -> subprocess.CompletedProcess:
+        """Run the server expecting it to refuse to start; returns its output."""
+        return subprocess.run(self.command(), capture_output=True, text=True, timeout=timeout_s,
+                              cwd=self.workdir)
+
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
