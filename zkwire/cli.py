@@ -1,6 +1,10 @@
 """The ``zkwire`` command.
 
     zkwire serve [zoo.cfg] [-Dname=value ...] [--host ADDR] [--port N] [--data-dir DIR]
+    zkwire dump FILE                      print a txn log or snapshot file readably
+    zkwire purge DATADIR [--log-dir DIR] [-n COUNT]
+                                          keep the newest COUNT (>= 3) snapshots and
+                                          the logs they need; delete the rest
 
 ``serve`` runs a standalone server until Ctrl-C or SIGTERM.  The arguments map
 onto the command line that starts Apache ZooKeeper's QuorumPeerMain: the same
@@ -116,6 +120,41 @@ def cmd_serve(argv) -> int:
     return 1 if failed else 0
 
 
+def cmd_dump(argv) -> int:
+    p = argparse.ArgumentParser(prog="zkwire dump", description="Print a txn log or snapshot.")
+    p.add_argument("file")
+    args = p.parse_args(argv)
+    from zkwire.server.dump import dump
+    from zkwire.server.txnlog import DiskFormatError
+
+    try:
+        for line in dump(args.file):
+            print(line)
+    except BrokenPipeError:
+        pass  # e.g. piped into head
+    except (DiskFormatError, ValueError, OSError) as e:
+        print("zkwire dump: %s" % e, file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_purge(argv) -> int:
+    p = argparse.ArgumentParser(prog="zkwire purge",
+                                description="Delete old snapshots and txn logs, like zkCleanup.sh.")
+    p.add_argument("data_dir")
+    p.add_argument("--log-dir", help="dataLogDir, if not the dataDir")
+    p.add_argument("-n", "--count", type=int, default=3, help="snapshots to keep (>= 3)")
+    args = p.parse_args(argv)
+    if args.count < 3:
+        print("zkwire purge: -n must be at least 3", file=sys.stderr)
+        return 2
+    from zkwire.server.recovery import purge
+
+    for path in purge(args.data_dir, args.log_dir, args.count):
+        print("removed %s" % path)
+    return 0
+
+
 def _version():
     import zkwire
 
@@ -130,6 +169,10 @@ def main(argv=None) -> int:
     cmd, rest = argv[0], argv[1:]
     if cmd == "serve":
         return cmd_serve(rest)
+    if cmd == "dump":
+        return cmd_dump(rest)
+    if cmd == "purge":
+        return cmd_purge(rest)
     if cmd == "--version":
         print(_version())
         return 0
