@@ -91,7 +91,7 @@ class ServerProcess:
         cfg_path = self.write_cfg()
         props = [f"-D{k}={v}" for k, v in self.sysprops.items()]
         if self.kind == "zookeeper":
-            return ["java", "-Xmx512m", *props, "-cp", ZK_CLASSPATH,
+            return ["java", "-Xmx2g", *props, "-cp", ZK_CLASSPATH,
                     "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg_path]
         return [sys.executable, "-m", "zkwire", "serve", cfg_path, *props]
 
