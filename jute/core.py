@@ -1,6 +1,7 @@
 """Jute primitives and the :class:`Record` wrapper (see the package docstring)."""
 from __future__ import annotations
 
+import io as _io
 import struct
 
 from construct import (
@@ -9,7 +10,6 @@ from construct import (
     Int64sb,
     StreamError,
     Struct,
-    Terminated,
 )
 
 #: Upper bound for any single buffer, string or vector inside a record.  Frames
@@ -91,9 +91,30 @@ def _build_ustring(obj, io):
     return obj
 
 
+class JuteValue(dict):
+    """A parsed record: a dict whose fields also read as attributes
+    (``req.path``).  Lighter than construct's Container, which matters on the
+    request path."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name, value):
+        self[name] = value
+
+    def __repr__(self):
+        return "JuteValue(%s)" % ", ".join("%s=%r" % kv for kv in self.items())
+
+
 # Helper functions are injected into construct's generated module by name, so the
 # compiled parsers call them directly instead of going through a slow fallback.
 _HELPERS = {
+    "JuteValue": JuteValue,
     "jute_parse_bool": _parse_bool,
     "jute_build_bool": _build_bool,
     "jute_read_length": _read_length,
@@ -239,6 +260,36 @@ Buffer = _BufferConstruct()
 UString = _UStringConstruct()
 
 
+class _RecordStruct(Struct):
+    """A Struct of named jute fields whose compiled code is lean: parsing calls
+    each field's parser in order and returns a :class:`JuteValue`; building
+    reads each field by name.  No per-record context objects are created
+    (jute fields never refer to each other, so they need none)."""
+
+    def _emitparse(self, code):
+        _Helpers.emit(code)
+        fname = "parse_record_%d" % code.allocateId()
+        args = ", ".join("%s=%s" % (sc.name, sc.subcon._compileparse(code)) for sc in self.subcons)
+        code.append(
+            f"""
+            def {fname}(io, this):
+                return JuteValue({args})
+            """
+        )
+        return f"{fname}(io, this)"
+
+    def _emitbuild(self, code):
+        _Helpers.emit(code)
+        fname = "build_record_%d" % code.allocateId()
+        lines = [f"def {fname}(objdict, io, this):"]
+        for sc in self.subcons:
+            lines.append(f"    obj = objdict[{sc.name!r}]")
+            lines.append(f"    {sc.subcon._compilebuild(code)}")
+        lines.append("    return objdict")
+        code.append("\n".join(lines) + "\n")
+        return f"{fname}(obj, io, this)"
+
+
 def Vector(subcon):
     """``vector<subcon>``; ``subcon`` may be a primitive or a record's ``struct``."""
     if isinstance(subcon, Record):
@@ -265,45 +316,47 @@ class Record:
                 sub = sub.struct
             subcons.append(key / sub)
         self.fields = tuple(f[0] for f in fields)
-        self.struct = Struct(*subcons)
-        self._parse_whole = Struct(*subcons, Terminated).compile()
-        self._parse_one = Struct(*subcons).compile()
-        self._build = self.struct.compile()
+        self.struct = _RecordStruct(*subcons)
+        compiled = self.struct.compile()
+        self._parse_fn = compiled.parsefunc
+        self._build_fn = compiled.buildfunc
 
     def __repr__(self):
         return "<jute record %s>" % self.name
 
     def parse(self, data: bytes):
+        stream = _io.BytesIO(data)
         try:
-            return self._parse_whole.parse(data)
+            value = self._parse_fn(stream, None)
         except Exception as e:  # construct, struct and codec errors alike
             raise JuteError("bad %s: %s" % (self.name, _describe(e))) from None
+        if stream.tell() != len(data):
+            raise JuteError("bad %s: %d trailing bytes" % (self.name, len(data) - stream.tell()))
+        return value
 
     def parse_prefix(self, data: bytes, offset: int = 0):
-        import io as _io
-
         stream = _io.BytesIO(data)
         stream.seek(offset)
         try:
-            value = self._parse_one.parse_stream(stream)
+            value = self._parse_fn(stream, None)
         except Exception as e:
             raise JuteError("bad %s: %s" % (self.name, _describe(e))) from None
         return value, stream.tell()
 
     def build(self, value) -> bytes:
+        stream = _io.BytesIO()
         try:
-            return self._build.build(value)
+            self._build_fn(value, stream, None)
         except Exception as e:
             # Building is our side: a failure here is a bug, not bad input.
             raise TypeError("cannot build %s from %r: %s" % (self.name, value, e)) from None
+        return stream.getvalue()
 
     def make(self, *args, **kwargs):
-        """A Container with this record's fields, positionally or by name."""
-        from construct import Container
-
-        c = Container(zip(self.fields, args))
-        c.update(kwargs)
-        return c
+        """A value with this record's fields, positionally or by name."""
+        v = JuteValue(zip(self.fields, args))
+        v.update(kwargs)
+        return v
 
 
 def _describe(e: Exception) -> str:
