@@ -12,6 +12,12 @@ against any ZooKeeper server, Apache ZooKeeper included.  Prints ops/s and
 latency p50/p99/p999 measured after the warm-up.
 
 ``--depth 1 --conns 1 --procs 1`` measures serial latency.
+
+``--compare`` starts Apache ZooKeeper (Debian's ``zookeeper`` package) and a
+zkwire server, both on loopback with fresh dataDirs and fsync on, runs each
+workload against them alternately for ``--rounds`` rounds and prints the
+medians, the zkwire/ZooKeeper ratio and each server's peak RSS.
+``--zkwire-python`` picks the interpreter for zkwire (e.g. ``pypy3``).
 """
 from __future__ import annotations
 
@@ -323,6 +329,102 @@ def cleanup(args):
     c.close()
 
 
+# --- side by side --------------------------------------------------------------------
+
+_ZK_CLASSPATH = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar:/usr/share/java/netty-codec.jar"
+
+
+class _Server:
+    def __init__(self, kind, python):
+        import os
+        import subprocess
+        import sys
+        import tempfile
+
+        self.kind = kind
+        self.dir = tempfile.mkdtemp(prefix="zkwire-bench-%s-" % kind)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        cfg = os.path.join(self.dir, "zoo.cfg")
+        with open(cfg, "w") as f:
+            f.write("tickTime=2000\ndataDir=%s\nclientPort=%d\nclientPortAddress=127.0.0.1\n"
+                    "maxClientCnxns=0\n4lw.commands.whitelist=*\nadmin.enableServer=false\n"
+                    % (os.path.join(self.dir, "data"), self.port))
+        if kind == "zookeeper":
+            cmd = ["java", "-Xmx2g", "-cp", _ZK_CLASSPATH,
+                   "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg]
+        else:
+            cmd = [python or sys.executable, "-m", "zkwire", "serve", cfg, "--log-level", "WARNING"]
+        self.log = open(os.path.join(self.dir, "server.log"), "wb")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.dir)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"srvr")
+                    if b"Mode:" in s.recv(4096):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("%s did not start" % kind)
+
+    def peak_rss_mb(self) -> float:
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+        return float("nan")
+
+    def stop(self):
+        import shutil
+
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except Exception:
+            self.proc.kill()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def compare(args, workloads) -> str:
+    import copy
+    import statistics
+
+    servers = {k: _Server(k, args.zkwire_python) for k in ("zookeeper", "zkwire")}
+    results = {(k, w): [] for k in servers for w in workloads}
+    try:
+        for rnd in range(args.rounds):
+            for w in workloads:
+                order = ["zookeeper", "zkwire"] if rnd % 2 == 0 else ["zkwire", "zookeeper"]
+                for k in order:
+                    a = copy.copy(args)
+                    a.workload = w
+                    a.hosts = "127.0.0.1:%d" % servers[k].port
+                    try:
+                        results[(k, w)].append(run(a))
+                    finally:
+                        cleanup(a)
+        rss = {k: s.peak_rss_mb() for k, s in servers.items()}
+    finally:
+        for s in servers.values():
+            s.stop()
+    lines = ["%-7s %12s %12s %7s %11s %11s" % ("", "ZooKeeper/s", "zkwire/s", "ratio",
+                                               "ZK p99 ms", "zkw p99 ms")]
+    for w in workloads:
+        zk = statistics.median(r["ops_per_s"] for r in results[("zookeeper", w)])
+        zw = statistics.median(r["ops_per_s"] for r in results[("zkwire", w)])
+        zk99 = statistics.median(r["p99_ms"] for r in results[("zookeeper", w)])
+        zw99 = statistics.median(r["p99_ms"] for r in results[("zkwire", w)])
+        lines.append("%-7s %12.0f %12.0f %7.2f %11.3f %11.3f" % (w, zk, zw, zw / zk if zk else 0,
+                                                                 zk99, zw99))
+    lines.append("peak RSS: ZooKeeper %.0f MB, zkwire %.0f MB (medians of %d rounds)"
+                 % (rss["zookeeper"], rss["zkwire"], args.rounds))
+    return "\n".join(lines)
+
+
 def format_result(r: dict) -> str:
     extra = "  events %8.0f/s" % r["events_per_s"] if r["events_per_s"] else ""
     return "%-7s %9.0f ops/s   p50 %7.3f ms   p99 %7.3f ms   p999 %7.3f ms%s" % (
@@ -342,11 +444,20 @@ def parser():
     p.add_argument("--data-bytes", type=int, default=100)
     p.add_argument("--keys", type=int, default=1000)
     p.add_argument("--read-ratio", type=float, default=0.9)
+    p.add_argument("--compare", action="store_true",
+                   help="run Apache ZooKeeper and zkwire side by side (see above)")
+    p.add_argument("--workloads", default="get,set,create",
+                   help="with --compare: comma-separated workloads")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--zkwire-python", help="with --compare: interpreter for zkwire (e.g. pypy3)")
     return p
 
 
 def main(argv) -> int:
     args = parser().parse_args(argv)
+    if args.compare:
+        print(compare(args, [w.strip() for w in args.workloads.split(",") if w.strip()]))
+        return 0
     try:
         r = run(args)
     finally:
