@@ -127,8 +127,10 @@ class AuthPolicy:
             if scheme == "world" and aid == "anyone":
                 out.append((perms, scheme, aid))
             elif scheme == "auth":
+                from .javaorder import auth_ids_order
+
                 found = False
-                for ascheme, auth_id in ids:
+                for ascheme, auth_id in auth_ids_order(ids):
                     p = PROVIDERS.get(ascheme)
                     if p is not None and p[0]:
                         found = True

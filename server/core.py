@@ -262,7 +262,7 @@ class ServerCore:
             return
         if op == OpCode.closeSession:
             self.sessions.mark_closing(sid)
-            hdr, txn = self.prep.prep_close_session(sid, now_ms)
+            hdr, txn = self.prep.prep_close_session(sid, now_ms, xid)
             p = _Pending(xid, op, req, now_ms)
             conn.queue.append(p)
             self.inflight[hdr.zxid] = (conn, p)
@@ -385,7 +385,10 @@ class ServerCore:
             return paths
         if op == OpCode.whoAmI:
             # ZooKeeper shows a digest identity by its user name only.
-            return [(s, i.split(":", 1)[0] if s == "digest" else i) for s, i in conn.ids]
+            from .javaorder import auth_ids_order
+
+            return [(s, i.split(":", 1)[0] if s == "digest" else i)
+                    for s, i in auth_ids_order(conn.ids)]
         if op == OpCode.multiRead:
             if any(sub_op not in (OpCode.getData, OpCode.getChildren) for sub_op, _ in req):
                 raise KeeperError(Err.MARSHALLINGERROR)  # ZooKeeper: no writes in multiRead

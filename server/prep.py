@@ -24,6 +24,7 @@ from types import SimpleNamespace as Rec
 
 from zkwire.consts import CreateMode, Err, OpCode, Perms, TTL_EPHEMERAL_OWNER_TAG, MAX_TTL_MS, CONTAINER_EPHEMERAL_OWNER
 from .acl import InvalidACL, NoAuth
+from .javaorder import clone_capacity, hashset_order, table_capacity
 from .paths import invalid_path_reason, is_special_path
 from .tree import DataTree, ephemeral_kind
 
@@ -159,15 +160,21 @@ class Prep:
                   type=OpCode.createSession)
         return hdr, Rec(timeOut=timeout_ms)
 
-    def prep_close_session(self, session_id, now_ms):
-        hdr = Rec(clientId=session_id, cxid=0, zxid=self.next_zxid(), time=now_ms,
+    def prep_close_session(self, session_id, now_ms, cxid=0):
+        """``cxid``: the client's xid when it asked; 0 for an expiry (as ZooKeeper logs it)."""
+        hdr = Rec(clientId=session_id, cxid=cxid, zxid=self.next_zxid(), time=now_ms,
                   type=OpCode.closeSession)
-        paths = dict.fromkeys(self.tree.ephemerals.get(session_id, ()))
+        # ZooKeeper walks a clone of the session's HashSet, adjusted for pending
+        # changes; its order becomes the deletion order (and so the event order).
+        paths = dict.fromkeys(self.tree.session_ephemerals(session_id))
+        capacity = clone_capacity(len(paths))
         for c in self.outstanding:
             if not c.exists:
                 paths.pop(c.path, None)
             elif c.ephemeralOwner == session_id:
                 paths[c.path] = None
+                capacity = max(capacity, table_capacity(len(paths), capacity))
+        paths = dict.fromkeys(hashset_order(paths, capacity))
         for path in paths:
             r = ChangeRecord()
             r.zxid = hdr.zxid

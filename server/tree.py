@@ -128,6 +128,10 @@ class DataTree:
     def __init__(self, open_acl):
         self.nodes = {}
         self.ephemerals = {}
+        # Largest number of ephemerals each live session has held: ZooKeeper's
+        # per-session HashSet keeps the capacity that reached, and that capacity
+        # decides the order in which it lists them (see javaorder).
+        self.ephemeral_peak = {}
         self.containers = set()
         self.ttls = set()
         self.last_zxid = 0
@@ -271,7 +275,10 @@ class DataTree:
         if owner:
             kind = ephemeral_kind(owner)
             if kind == "normal":
-                self.ephemerals.setdefault(owner, {})[path] = None
+                mine = self.ephemerals.setdefault(owner, {})
+                mine[path] = None
+                if len(mine) > self.ephemeral_peak.get(owner, 0):
+                    self.ephemeral_peak[owner] = len(mine)
             elif kind == "container":
                 self.containers.add(path)
             elif kind == "ttl":
@@ -328,6 +335,7 @@ class DataTree:
 
     def kill_session(self, session_id, zxid, paths, triggers):
         local = self.ephemerals.pop(session_id, {})
+        self.ephemeral_peak.pop(session_id, None)
         order = list(paths) if paths is not None else []
         order.extend(p for p in local if p not in set(order))
         for path in order:
@@ -338,4 +346,8 @@ class DataTree:
         self.ephemerals.pop(session_id, None)
 
     def session_ephemerals(self, session_id) -> list:
-        return list(self.ephemerals.get(session_id, ()))
+        """A session's ephemerals in the order ZooKeeper lists them."""
+        from .javaorder import ephemerals_clone_order
+
+        paths = list(self.ephemerals.get(session_id, ()))
+        return ephemerals_clone_order(paths, self.ephemeral_peak.get(session_id, len(paths)))

@@ -171,8 +171,16 @@ def main(argv=None) -> int:
         return cmd_serve(rest)
     if cmd == "dump":
         return cmd_dump(rest)
+    if cmd == "bench":
+        from zkwire.bench import main as bench_main
+
+        return bench_main(rest)
     if cmd == "purge":
         return cmd_purge(rest)
+    if cmd == "xcheck":
+        from zkwire.xcheck import main as xcheck_main
+
+        return xcheck_main(rest)
     if cmd == "--version":
         print(_version())
         return 0
