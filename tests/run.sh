@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Install everything the test suite needs, then run all of it.
-#   bash tests/run.sh [pytest args]
+# Install everything the test suite needs, then run all of it: the unit, trial
+# and integration tests (tests/) and the interop suite against Apache ZooKeeper
+# (interop/).
+#   bash tests/run.sh [pytest args]      (default: tests and interop)
 # Needs: Python >= 3.9 with venv.  Installs (apt, as root or with sudo) what is
 # missing: Apache ZooKeeper from Debian (the tests compare against it and use its
-# Java client jar), a JDK for the Java client test, python3-venv.
+# Java client jar), a JDK, python3-venv; interop/install.sh adds the C client,
+# Curator and Node's client.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,4 +24,5 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+bash interop/install.sh
 exec .venv/bin/python -m pytest "$@"
