@@ -296,6 +296,25 @@ def test_zookeeper_datadir_recovers_to_what_kazoo_read(snap_count):
                          OpCode.error}
         # 3.6+ closeSession lists the session's ephemerals (CloseSessionTxn).
         assert closes == [NS(paths2Delete=["/short"])]
+
+        # Finally the real thing: a zkwire server started on ZooKeeper's dataDir
+        # serves the same tree and stats to kazoo.
+        from kazoo.client import KazooClient
+
+        zw = ServerProcess("zkwire")
+        zw.cfg["dataDir"] = data_dir
+        try:
+            zw.start()
+            viewer = KazooClient(hosts=zw.hosts)
+            viewer.start(timeout=15)
+            viewer.add_auth("digest", "alice:secret")  # as main was: ADMIN sees digests
+            try:
+                assert zk_view(viewer) == expected
+            finally:
+                viewer.stop()
+                viewer.close()
+        finally:
+            zw.cleanup()
     finally:
         for c in clients:
             c.stop()
