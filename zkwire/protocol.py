@@ -188,6 +188,40 @@ def encode_request(xid: int, op: int, request=None) -> bytes:
 
 # --- responses --------------------------------------------------------------------
 
+#: The record that follows a successful ReplyHeader, by the request's opcode
+#: (opcodes not listed answer with the header alone; multi/multiRead have
+#: their own layout).  Used to decode replies: tests, the cross-checker.
+RESPONSE_RECORDS = {
+    OpCode.create: r.CreateResponse,
+    OpCode.create2: r.Create2Response,
+    OpCode.createContainer: r.Create2Response,
+    OpCode.createTTL: r.Create2Response,
+    OpCode.exists: r.ExistsResponse,
+    OpCode.getData: r.GetDataResponse,
+    OpCode.setData: r.SetDataResponse,
+    OpCode.getACL: r.GetACLResponse,
+    OpCode.setACL: r.SetACLResponse,
+    OpCode.getChildren: r.GetChildrenResponse,
+    OpCode.getChildren2: r.GetChildren2Response,
+    OpCode.sync: r.SyncResponse,
+    OpCode.reconfig: r.GetDataResponse,
+    OpCode.getEphemerals: r.GetEphemeralsResponse,
+    OpCode.getAllChildrenNumber: r.GetAllChildrenNumberResponse,
+    OpCode.whoAmI: r.WhoAmIResponse,
+    OpCode.sasl: r.SetSASLResponse,
+}
+#: The record after each MultiHeader of a multi/multiRead response, by its type.
+MULTI_RESULT_RECORDS = {
+    OpCode.create: r.CreateResponse,
+    OpCode.create2: r.Create2Response,
+    OpCode.createContainer: r.Create2Response,
+    OpCode.createTTL: r.Create2Response,
+    OpCode.setData: r.SetDataResponse,
+    OpCode.getData: r.GetDataResponse,
+    OpCode.getChildren: r.GetChildrenResponse,
+    OpCode.error: r.ErrorResponse,
+}
+
 _STAT_FIELDS = r.Stat.fields
 
 

@@ -46,7 +46,7 @@ import time
 
 from twisted.internet.protocol import Factory, Protocol
 
-from zkwire import records as r
+from zkwire import protocol, records as r
 from zkwire.consts import ERR_NAMES, OPCODE_NAMES, OpCode, Xid
 from zkwire.jute import JuteError
 from zkwire.protocol import FrameDecoder, ProtocolError, decode_request, frame
@@ -69,35 +69,8 @@ _REPLY_HDR = struct.Struct(">iqi")
 
 # --- decoding: wire bytes -> plain, comparable values ------------------------------
 
-REPLY_RECORDS = {
-    OpCode.create: r.CreateResponse,
-    OpCode.create2: r.Create2Response,
-    OpCode.createContainer: r.Create2Response,
-    OpCode.createTTL: r.Create2Response,
-    OpCode.exists: r.ExistsResponse,
-    OpCode.getData: r.GetDataResponse,
-    OpCode.setData: r.SetDataResponse,
-    OpCode.getACL: r.GetACLResponse,
-    OpCode.setACL: r.SetACLResponse,
-    OpCode.getChildren: r.GetChildrenResponse,
-    OpCode.getChildren2: r.GetChildren2Response,
-    OpCode.sync: r.SyncResponse,
-    OpCode.reconfig: r.GetDataResponse,
-    OpCode.getEphemerals: r.GetEphemeralsResponse,
-    OpCode.getAllChildrenNumber: r.GetAllChildrenNumberResponse,
-    OpCode.whoAmI: r.WhoAmIResponse,
-    OpCode.sasl: r.SetSASLResponse,
-}
-MULTI_RESULT_RECORDS = {
-    OpCode.create: r.CreateResponse,
-    OpCode.create2: r.Create2Response,
-    OpCode.createContainer: r.Create2Response,
-    OpCode.createTTL: r.Create2Response,
-    OpCode.setData: r.SetDataResponse,
-    OpCode.getData: r.GetDataResponse,
-    OpCode.getChildren: r.GetChildrenResponse,
-    OpCode.error: r.ErrorResponse,
-}
+REPLY_RECORDS = protocol.RESPONSE_RECORDS
+MULTI_RESULT_RECORDS = protocol.MULTI_RESULT_RECORDS
 PERM_LETTERS = (("c", 4), ("d", 8), ("r", 1), ("w", 2), ("a", 16))
 
 

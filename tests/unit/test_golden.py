@@ -51,34 +51,11 @@ def _id(v):
 
 # --- response decoding with zkwire.records -------------------------------------------------
 
-RESPONSE_RECORDS = {
-    OpCode.create: r.CreateResponse,
-    OpCode.create2: r.Create2Response,
-    OpCode.createContainer: r.Create2Response,
-    OpCode.createTTL: r.Create2Response,
-    OpCode.exists: r.ExistsResponse,
-    OpCode.getData: r.GetDataResponse,
-    OpCode.setData: r.SetDataResponse,
-    OpCode.getACL: r.GetACLResponse,
-    OpCode.setACL: r.SetACLResponse,
-    OpCode.getChildren: r.GetChildrenResponse,
-    OpCode.getChildren2: r.GetChildren2Response,
-    OpCode.sync: r.SyncResponse,
-    OpCode.getAllChildrenNumber: r.GetAllChildrenNumberResponse,
-    OpCode.getEphemerals: r.GetEphemeralsResponse,
-    OpCode.whoAmI: r.WhoAmIResponse,
-}
+RESPONSE_RECORDS = p.RESPONSE_RECORDS
 EMPTY_RESPONSES = {OpCode.delete, OpCode.ping, OpCode.auth, OpCode.setWatches,
                    OpCode.setWatches2, OpCode.closeSession, OpCode.check, OpCode.addWatch,
                    OpCode.removeWatches, OpCode.checkWatches}
-MULTI_RESULT_RECORDS = {
-    OpCode.create: r.CreateResponse,
-    OpCode.create2: r.Create2Response,
-    OpCode.setData: r.SetDataResponse,
-    OpCode.getData: r.GetDataResponse,
-    OpCode.getChildren: r.GetChildrenResponse,
-    OpCode.error: r.ErrorResponse,
-}
+MULTI_RESULT_RECORDS = p.MULTI_RESULT_RECORDS
 
 
 def decode_multi_results(payload, pos):
