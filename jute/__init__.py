@@ -17,7 +17,6 @@ raise :class:`JuteError` and nothing else.
 from __future__ import annotations
 
 from .core import (  # noqa: F401
-    MAX_BUFFER_BYTES,
     Bool,
     Buffer,
     Int,

@@ -12,10 +12,9 @@ from construct import (
     Struct,
 )
 
-#: Upper bound for any single buffer, string or vector inside a record.  Frames
-#: are bounded separately (``jute.maxbuffer``); this only keeps a corrupt length
-#: from making us allocate gigabytes.
-MAX_BUFFER_BYTES = 0x7FFFFFFF
+# Lengths need no bound of their own: a record is parsed from an in-memory
+# frame that jute.maxbuffer already bounds, and a length longer than what is
+# left is a truncation error, never an allocation.
 
 
 class JuteError(ValueError):

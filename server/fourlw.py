@@ -14,7 +14,7 @@ import sys
 import time
 
 import zkwire
-from zkwire.consts import OPCODE_NAMES, OpCode
+from zkwire.consts import OpCode
 
 #: The version we report (kazoo's server_version() parses it from envi).
 ZK_COMPAT_VERSION = "3.9.3"
