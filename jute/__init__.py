@@ -8,11 +8,13 @@ own: ``int`` is 4 bytes, ``long`` 8, ``boolean`` 1, ``buffer`` and ``ustring`` a
 count followed by the items (count -1 means null).  Nested records are written
 inline.
 
-Every primitive here is a construct that knows how to *compile* itself
-(``_emitparse``/``_emitbuild``), so a :class:`Record` compiles into plain Python
-code once, at import.  Parsing is strict: a short read, a negative length other
-than -1, a length above the buffer limit, invalid UTF-8 or trailing bytes all
-raise :class:`JuteError` and nothing else.
+The schema of every record is a construct ``Struct`` of these primitives.
+A :class:`Record` compiles that schema once, at import, into plain Python
+functions that parse straight from a frame's bytes by offset and build from a
+dict or from positional values (see :mod:`zkwire.jute.core`); construct's own
+interpreter reads the same schema, and the tests hold the two to the same
+answers.  Parsing is strict: a short read, a negative length other than -1,
+invalid UTF-8 or trailing bytes all raise :class:`JuteError` and nothing else.
 """
 from __future__ import annotations
 

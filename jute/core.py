@@ -1,16 +1,36 @@
-"""Jute primitives and the :class:`Record` wrapper (see the package docstring)."""
+"""Jute primitives, the :class:`Record` wrapper and the record compiler.
+
+Theory of operation
+-------------------
+A record is declared once, as a construct ``Struct`` of named jute fields
+(``Int``, ``Long``, ``Bool``, ``Buffer``, ``UString``, ``Vector`` and other
+records).  That Struct is the schema: construct itself can parse and build
+with it (``record.struct.parse(data)``), and the tests hold our compiled code
+to construct's answers.
+
+At import, each Record compiles its schema into three plain Python functions,
+generated from the field list and ``exec``'d once:
+
+* ``parse(data, pos) -> (value, pos)``: offset-based, straight off the frame's
+  bytes (no stream object, no per-field calls, nested records inline); runs of
+  fixed-width fields are read with one ``struct.unpack_from``;
+* ``build(value) -> bytes`` from a dict of fields (nested records as dicts);
+* ``pack(*fields) -> bytes`` from positional values in field order (nested
+  records as tuples in *their* field order, vectors as lists): the hot replies
+  use it with the server's Stat tuples, so no dict is made for them.
+
+construct's own compiler reads from a stream one field at a time; the offset
+form does the same work in well under half the time, which is what the
+request path needs.  Parsed values are :class:`JuteValue` dicts, with one
+subclass per record whose fields also read as attributes (``req.path``)
+through C-level getters.
+"""
 from __future__ import annotations
 
-import io as _io
 import struct
+from operator import itemgetter
 
-from construct import (
-    Construct,
-    Int32sb,
-    Int64sb,
-    StreamError,
-    Struct,
-)
+from construct import Construct, FormatField, Int32sb, Int64sb, Renamed, StreamError, Struct
 
 # Lengths need no bound of their own: a record is parsed from an in-memory
 # frame that jute.maxbuffer already bounds, and a length longer than what is
@@ -25,7 +45,10 @@ Int = Int32sb
 Long = Int64sb
 
 _I32 = struct.Struct(">i")
+_NULL = b"\xff\xff\xff\xff"
 
+
+# --- construct's side: how each primitive parses and builds as a construct ----------------
 
 def _read_length(io, what):
     raw = io.read(4)
@@ -44,118 +67,21 @@ def _read_exact(io, n, what):
     return data
 
 
-def _parse_bool(io):
-    b = io.read(1)
-    if len(b) != 1:
-        raise StreamError("truncated boolean")
-    # Java's DataInput.readBoolean(): any non-zero byte is true.
-    return b != b"\x00"
-
-
-def _build_bool(obj, io):
-    io.write(b"\x01" if obj else b"\x00")
-    return obj
-
-
-def _parse_buffer(io):
-    n = _read_length(io, "buffer")
-    if n == -1:
-        return None
-    return _read_exact(io, n, "buffer")
-
-
-def _build_buffer(obj, io):
-    if obj is None:
-        io.write(b"\xff\xff\xff\xff")
-        return obj
-    io.write(_I32.pack(len(obj)))
-    io.write(obj)
-    return obj
-
-
-def _parse_ustring(io):
-    n = _read_length(io, "string")
-    if n == -1:
-        return None
-    return _read_exact(io, n, "string").decode("utf-8")
-
-
-def _build_ustring(obj, io):
-    if obj is None:
-        io.write(b"\xff\xff\xff\xff")
-        return obj
-    raw = obj.encode("utf-8")
-    io.write(_I32.pack(len(raw)))
-    io.write(raw)
-    return obj
-
-
-class JuteValue(dict):
-    """A parsed record: a dict whose fields also read as attributes
-    (``req.path``).  Lighter than construct's Container, which matters on the
-    request path."""
-
-    __slots__ = ()
-
-    def __getattr__(self, name):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __setattr__(self, name, value):
-        self[name] = value
-
-    def __repr__(self):
-        return "JuteValue(%s)" % ", ".join("%s=%r" % kv for kv in self.items())
-
-
-# Helper functions are injected into construct's generated module by name, so the
-# compiled parsers call them directly instead of going through a slow fallback.
-_HELPERS = {
-    "JuteValue": JuteValue,
-    "jute_parse_bool": _parse_bool,
-    "jute_build_bool": _build_bool,
-    "jute_read_length": _read_length,
-    "jute_read_exact": _read_exact,
-    "jute_parse_buffer": _parse_buffer,
-    "jute_build_buffer": _build_buffer,
-    "jute_parse_ustring": _parse_ustring,
-    "jute_build_ustring": _build_ustring,
-    "jute_I32": _I32,
-}
-
-
-class _Helpers:
-    """Emits a line that pulls our helpers into the generated module."""
-
-    @staticmethod
-    def emit(code):
-        code.append(
-            "from zkwire.jute.core import _HELPERS as jute_helpers\n"
-            "globals().update(jute_helpers)\n"
-        )
-
-
 class _BoolConstruct(Construct):
-    """``boolean``: one byte; value is ``bool``."""
+    """``boolean``: one byte; any non-zero byte is true (Java's readBoolean)."""
 
     def _parse(self, stream, context, path):
-        return _parse_bool(stream)
+        b = stream.read(1)
+        if len(b) != 1:
+            raise StreamError("truncated boolean")
+        return b != b"\x00"
 
     def _build(self, obj, stream, context, path):
-        return _build_bool(obj, stream)
+        stream.write(b"\x01" if obj else b"\x00")
+        return obj
 
     def _sizeof(self, context, path):
         return 1
-
-    def _emitparse(self, code):
-        _Helpers.emit(code)
-        return "jute_parse_bool(io)"
-
-    def _emitbuild(self, code):
-        _Helpers.emit(code)
-        return "jute_build_bool(obj, io)"
 
 
 class _BufferConstruct(Construct):
@@ -164,18 +90,16 @@ class _BufferConstruct(Construct):
     flagbuildnone = True
 
     def _parse(self, stream, context, path):
-        return _parse_buffer(stream)
+        n = _read_length(stream, "buffer")
+        return None if n == -1 else _read_exact(stream, n, "buffer")
 
     def _build(self, obj, stream, context, path):
-        return _build_buffer(obj, stream)
-
-    def _emitparse(self, code):
-        _Helpers.emit(code)
-        return "jute_parse_buffer(io)"
-
-    def _emitbuild(self, code):
-        _Helpers.emit(code)
-        return "jute_build_buffer(obj, io)"
+        if obj is None:
+            stream.write(_NULL)
+        else:
+            stream.write(_I32.pack(len(obj)))
+            stream.write(obj)
+        return obj
 
 
 class _UStringConstruct(Construct):
@@ -184,18 +108,17 @@ class _UStringConstruct(Construct):
     flagbuildnone = True
 
     def _parse(self, stream, context, path):
-        return _parse_ustring(stream)
+        n = _read_length(stream, "string")
+        return None if n == -1 else _read_exact(stream, n, "string").decode("utf-8")
 
     def _build(self, obj, stream, context, path):
-        return _build_ustring(obj, stream)
-
-    def _emitparse(self, code):
-        _Helpers.emit(code)
-        return "jute_parse_ustring(io)"
-
-    def _emitbuild(self, code):
-        _Helpers.emit(code)
-        return "jute_build_ustring(obj, io)"
+        if obj is None:
+            stream.write(_NULL)
+        else:
+            raw = obj.encode("utf-8")
+            stream.write(_I32.pack(len(raw)))
+            stream.write(raw)
+        return obj
 
 
 class _VectorConstruct(Construct):
@@ -215,43 +138,12 @@ class _VectorConstruct(Construct):
 
     def _build(self, obj, stream, context, path):
         if obj is None:
-            stream.write(b"\xff\xff\xff\xff")
+            stream.write(_NULL)
             return obj
         stream.write(_I32.pack(len(obj)))
         for item in obj:
             self.subcon._build(item, stream, context, path)
         return obj
-
-    def _emitparse(self, code):
-        _Helpers.emit(code)
-        fname = "parse_jute_vector_%d" % code.allocateId()
-        code.append(
-            f"""
-            def {fname}(io, this):
-                n = jute_read_length(io, "vector")
-                if n == -1:
-                    return None
-                return [{self.subcon._compileparse(code)} for _ in range(n)]
-            """
-        )
-        return f"{fname}(io, this)"
-
-    def _emitbuild(self, code):
-        _Helpers.emit(code)
-        fname = "build_jute_vector_%d" % code.allocateId()
-        code.append(
-            f"""
-            def {fname}(items, io, this):
-                if items is None:
-                    io.write(b"\\xff\\xff\\xff\\xff")
-                    return items
-                io.write(jute_I32.pack(len(items)))
-                for obj in items:
-                    {self.subcon._compilebuild(code)}
-                return items
-            """
-        )
-        return f"{fname}(obj, io, this)"
 
 
 Bool = _BoolConstruct()
@@ -260,33 +152,9 @@ UString = _UStringConstruct()
 
 
 class _RecordStruct(Struct):
-    """A Struct of named jute fields whose compiled code is lean: parsing calls
-    each field's parser in order and returns a :class:`JuteValue`; building
-    reads each field by name.  No per-record context objects are created
-    (jute fields never refer to each other, so they need none)."""
+    """A Struct of named jute fields; ``record`` is the Record it belongs to."""
 
-    def _emitparse(self, code):
-        _Helpers.emit(code)
-        fname = "parse_record_%d" % code.allocateId()
-        args = ", ".join("%s=%s" % (sc.name, sc.subcon._compileparse(code)) for sc in self.subcons)
-        code.append(
-            f"""
-            def {fname}(io, this):
-                return JuteValue({args})
-            """
-        )
-        return f"{fname}(io, this)"
-
-    def _emitbuild(self, code):
-        _Helpers.emit(code)
-        fname = "build_record_%d" % code.allocateId()
-        lines = [f"def {fname}(objdict, io, this):"]
-        for sc in self.subcons:
-            lines.append(f"    obj = objdict[{sc.name!r}]")
-            lines.append(f"    {sc.subcon._compilebuild(code)}")
-        lines.append("    return objdict")
-        code.append("\n".join(lines) + "\n")
-        return f"{fname}(obj, io, this)"
+    record = None
 
 
 def Vector(subcon):
@@ -296,71 +164,304 @@ def Vector(subcon):
     return _VectorConstruct(subcon)
 
 
+class JuteValue(dict):
+    """A parsed record: a dict whose fields also read as attributes
+    (``req.path``).  Each Record has its own subclass with a C-level getter per
+    field; other names fall back to ``__getattr__``."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name, value):
+        self[name] = value
+
+    def __repr__(self):
+        return "JuteValue(%s)" % ", ".join("%s=%r" % kv for kv in self.items())
+
+
+# --- the record compiler ----------------------------------------------------------------------
+
+_FIXED_CODES = {">i": "i", ">l": "i", ">q": "q"}
+
+
+def _fixed_code(con):
+    """The struct code of a fixed-width field ('' for variable-width ones)."""
+    if isinstance(con, Renamed):
+        con = con.subcon
+    if isinstance(con, FormatField):
+        code = _FIXED_CODES.get(con.fmtstr)
+        if code is None:
+            raise TypeError("jute has no field of struct format %r" % con.fmtstr)
+        return code
+    if isinstance(con, _RecordStruct) and con.record.fixed is not None:
+        return con.record.fixed.format[1:]
+    return ""
+
+
+class _Emitter:
+    """Source text for one record's functions, and the names that text uses."""
+
+    def __init__(self, record):
+        self.record = record
+        self.env = {"JuteError": JuteError, "_I32": _I32, "_unpack_i32": _I32.unpack_from,
+                    "_NULL": _NULL}
+        self._n = 0
+
+    def name(self, prefix, value):
+        self._n += 1
+        key = "%s%d" % (prefix, self._n)
+        self.env[key] = value
+        return key
+
+    def struct(self, fmt):
+        return self.name("_S", struct.Struct(">" + fmt))
+
+    # --- parse: the generated code's locals are `data`, `pos` and `end` -------------------
+    def parse_field(self, con, target, indent, what):
+        """Lines that read one field at ``pos`` into the local ``target``."""
+        pad = " " * indent
+        out = []
+        if isinstance(con, _BoolConstruct):
+            out.append(pad + "if pos >= end: raise JuteError('truncated boolean %s')" % what)
+            out.append(pad + "%s = data[pos] != 0" % target)
+            out.append(pad + "pos += 1")
+        elif isinstance(con, (_BufferConstruct, _UStringConstruct)):
+            kind = "string" if isinstance(con, _UStringConstruct) else "buffer"
+            out.append(pad + "n = _unpack_i32(data, pos)[0]")
+            out.append(pad + "pos += 4")
+            out.append(pad + "if n < 0:")
+            out.append(pad + "    if n != -1: raise JuteError('negative %s length %%d' %% n)" % what)
+            out.append(pad + "    %s = None" % target)
+            out.append(pad + "else:")
+            out.append(pad + "    e = pos + n")
+            out.append(pad + "    if e > end: raise JuteError('truncated %s %s: %%d bytes wanted, %%d left'"
+                       " %% (n, end - pos))" % (kind, what))
+            if kind == "string":
+                out.append(pad + "    %s = data[pos:e].decode('utf-8')" % target)
+            else:
+                out.append(pad + "    %s = data[pos:e]" % target)
+            out.append(pad + "    pos = e")
+        elif isinstance(con, _VectorConstruct):
+            item = "v%d" % indent
+            out.append(pad + "n = _unpack_i32(data, pos)[0]")
+            out.append(pad + "pos += 4")
+            out.append(pad + "if n < 0:")
+            out.append(pad + "    if n != -1: raise JuteError('negative vector length %%d in %s' %% n)" % what)
+            out.append(pad + "    %s = None" % target)
+            out.append(pad + "else:")
+            out.append(pad + "    %s = []" % target)
+            # range(n) is evaluated once, so nested fields may reuse `n`.
+            out.append(pad + "    for _ in range(n):")
+            out.extend(self.parse_field(con.subcon, item, indent + 8, what))
+            out.append(pad + "        %s.append(%s)" % (target, item))
+        elif isinstance(con, _RecordStruct):
+            # Nested records are read inline: no call, no intermediate tuple.
+            out.extend(self.parse_fields(con.record, target, indent))
+        elif isinstance(con, FormatField):
+            s = self.struct(_fixed_code(con))
+            out.append(pad + "%s = %s.unpack_from(data, pos)[0]" % (target, s))
+            out.append(pad + "pos += %d" % con.length)
+        else:
+            raise TypeError("not a jute field: %r" % (con,))
+        return out
+
+    def parse_fields(self, rec, target, indent):
+        """Lines that read every field of ``rec`` and make its value ``target``."""
+        pad = " " * indent
+        lines = []
+        locals_ = []
+        fields = rec.struct.subcons
+        i = 0
+        while i < len(fields):
+            # A run of fixed-width fields: one unpack_from.
+            j = i
+            while j < len(fields) and isinstance(fields[j].subcon, FormatField):
+                j += 1
+            if j - i >= 2:
+                fmt = "".join(_fixed_code(f.subcon) for f in fields[i:j])
+                s = self.struct(fmt)
+                names = ["%s_%s" % (target, f.name) for f in fields[i:j]]
+                lines.append(pad + "%s = %s.unpack_from(data, pos)" % (", ".join(names), s))
+                lines.append(pad + "pos += %d" % struct.calcsize(">" + fmt))
+                locals_.extend(zip((f.name for f in fields[i:j]), names))
+                i = j
+                continue
+            sc = fields[i]
+            local = "%s_%s" % (target, sc.name)
+            lines.extend(self.parse_field(sc.subcon, local, indent, sc.name))
+            locals_.append((sc.name, local))
+            i += 1
+        cls = self.name("_Value", rec.value_class)
+        lines.append(pad + "%s = %s(%s)" % (target, cls, ", ".join("%s=%s" % kv for kv in locals_)))
+        return lines
+
+    def parse_function(self):
+        lines = ["def parse(data, pos):", "    end = len(data)"]
+        lines.extend(self.parse_fields(self.record, "r", 4))
+        lines.append("    return r, pos")
+        return lines
+
+    # --- build: parts appended to the list `out` ---------------------------------------
+    def build_field(self, con, expr, indent, positional):
+        pad = " " * indent
+        out = []
+        if isinstance(con, _BoolConstruct):
+            out.append(pad + "out.append(b'\\x01' if %s else b'\\x00')" % expr)
+        elif isinstance(con, _BufferConstruct):
+            out.append(pad + "v = %s" % expr)
+            out.append(pad + "if v is None: out.append(_NULL)")
+            out.append(pad + "else: out.append(_I32.pack(len(v))); out.append(v)")
+        elif isinstance(con, _UStringConstruct):
+            out.append(pad + "v = %s" % expr)
+            out.append(pad + "if v is None: out.append(_NULL)")
+            out.append(pad + "else: v = v.encode('utf-8'); out.append(_I32.pack(len(v))); out.append(v)")
+        elif isinstance(con, _VectorConstruct):
+            item = "i%d" % indent
+            out.append(pad + "items = %s" % expr)
+            out.append(pad + "if items is None: out.append(_NULL)")
+            out.append(pad + "else:")
+            out.append(pad + "    out.append(_I32.pack(len(items)))")
+            out.append(pad + "    for %s in items:" % item)
+            out.extend(self.build_field(con.subcon, item, indent + 8, positional))
+        elif isinstance(con, _RecordStruct):
+            sub = con.record
+            if positional:
+                fn = self.name("_pack_", sub.pack)
+                out.append(pad + "out.append(%s(*%s))" % (fn, expr))
+            else:
+                fn = self.name("_build_", sub._build_into)
+                out.append(pad + "%s(%s, out)" % (fn, expr))
+        elif isinstance(con, FormatField):
+            s = self.struct(_fixed_code(con))
+            out.append(pad + "out.append(%s.pack(%s))" % (s, expr))
+        else:
+            raise TypeError("not a jute field: %r" % (con,))
+        return out
+
+    def build_function(self, positional):
+        """``positional``: ``pack(*fields) -> bytes``; else ``build_into(obj, out)``."""
+        fields = self.record.struct.subcons
+        if positional:
+            lines = ["def pack(%s):" % ", ".join("a_%s" % f.name for f in fields), "    out = []"]
+            expr = {f.name: "a_%s" % f.name for f in fields}
+        else:
+            lines = ["def build_into(obj, out):"]
+            expr = {f.name: "obj[%r]" % f.name for f in fields}
+        i = 0
+        while i < len(fields):
+            # A run of fixed-width fields (fixed nested records included): one pack.
+            j = i
+            while j < len(fields) and _fixed_code(fields[j].subcon):
+                j += 1
+            if j > i and (j - i >= 2 or isinstance(fields[i].subcon, _RecordStruct)):
+                s = self.struct("".join(_fixed_code(f.subcon) for f in fields[i:j]))
+                vals = []
+                for f in fields[i:j]:
+                    if not isinstance(f.subcon, _RecordStruct):
+                        vals.append(expr[f.name])
+                    elif positional:
+                        vals.append("*" + expr[f.name])
+                    else:
+                        vals.extend("%s[%r]" % (expr[f.name], n) for n in f.subcon.record.fields)
+                lines.append("    out.append(%s.pack(%s))" % (s, ", ".join(vals)))
+                i = j
+                continue
+            lines.extend(self.build_field(fields[i].subcon, expr[fields[i].name], 4, positional))
+            i += 1
+        lines.append("    return b''.join(out)" if positional else "    return out")
+        return lines
+
+    def compile(self, lines, name):
+        src = "\n".join(lines) + "\n"
+        code = compile(src, "<jute record %s: %s>" % (self.record.name, name), "exec")
+        ns = dict(self.env)
+        exec(code, ns)
+        return ns[name], src
+
+
 class Record:
     """A jute record: named fields in order, compiled once, usable both ways.
 
     ``parse(data)`` demands that the record fills ``data`` exactly;
     ``parse_prefix(data, offset)`` reads one record starting at ``offset`` and
-    returns ``(value, new_offset)``; ``build(value)`` accepts a dict or a
-    construct Container and returns bytes.  Fields may be primitives, other
-    Records, or Vectors.
+    returns ``(value, new_offset)``; ``build(value)`` accepts a dict (or a
+    construct Container) and returns bytes; ``pack(*fields)`` builds from
+    positional values.  ``fixed`` is a ``struct.Struct`` of the whole record
+    when every field has a fixed width (else None).  Fields may be primitives,
+    other Records, or Vectors.
     """
 
     def __init__(self, name: str, *fields):
         self.name = name
         subcons = []
-        for f in fields:
-            key, sub = f
+        for key, sub in fields:
             if isinstance(sub, Record):
                 sub = sub.struct
             subcons.append(key / sub)
         self.fields = tuple(f[0] for f in fields)
         self.struct = _RecordStruct(*subcons)
-        compiled = self.struct.compile()
-        self._parse_fn = compiled.parsefunc
-        self._build_fn = compiled.buildfunc
+        self.struct.record = self
+        codes = [_fixed_code(sc.subcon) for sc in subcons]
+        self.fixed = struct.Struct(">" + "".join(codes)) if all(codes) else None
+        attrs = {f: property(itemgetter(f)) for f in self.fields}
+        attrs["__slots__"] = ()
+        self.value_class = type(name, (JuteValue,), attrs)
+        em = _Emitter(self)
+        self._parse_at, self.parse_source = em.compile(em.parse_function(), "parse")
+        self._build_into, self.build_source = em.compile(em.build_function(False), "build_into")
+        self.pack, self.pack_source = em.compile(em.build_function(True), "pack")
 
     def __repr__(self):
         return "<jute record %s>" % self.name
 
-    def parse(self, data: bytes):
-        stream = _io.BytesIO(data)
+    def parse(self, data):
+        if type(data) is not bytes:
+            data = bytes(data)
         try:
-            value = self._parse_fn(stream, None)
-        except Exception as e:  # construct, struct and codec errors alike
-            raise JuteError("bad %s: %s" % (self.name, _describe(e))) from None
-        if stream.tell() != len(data):
-            raise JuteError("bad %s: %d trailing bytes" % (self.name, len(data) - stream.tell()))
+            value, pos = self._parse_at(data, 0)
+        except Exception as e:  # struct, index and codec errors alike
+            raise _parse_error(self.name, e) from None
+        if pos != len(data):
+            raise JuteError("bad %s: %d trailing bytes" % (self.name, len(data) - pos))
         return value
 
-    def parse_prefix(self, data: bytes, offset: int = 0):
-        stream = _io.BytesIO(data)
-        stream.seek(offset)
+    def parse_prefix(self, data, offset: int = 0):
+        if type(data) is not bytes:
+            data = bytes(data)
+        if offset < 0 or offset > len(data):
+            raise JuteError("bad %s: offset %d outside %d bytes" % (self.name, offset, len(data)))
         try:
-            value = self._parse_fn(stream, None)
+            return self._parse_at(data, offset)
         except Exception as e:
-            raise JuteError("bad %s: %s" % (self.name, _describe(e))) from None
-        return value, stream.tell()
+            raise _parse_error(self.name, e) from None
 
     def build(self, value) -> bytes:
-        stream = _io.BytesIO()
         try:
-            self._build_fn(value, stream, None)
+            return b"".join(self._build_into(value, []))
         except Exception as e:
             # Building is our side: a failure here is a bug, not bad input.
             raise TypeError("cannot build %s from %r: %s" % (self.name, value, e)) from None
-        return stream.getvalue()
 
     def make(self, *args, **kwargs):
         """A value with this record's fields, positionally or by name."""
-        v = JuteValue(zip(self.fields, args))
+        v = self.value_class(zip(self.fields, args))
         v.update(kwargs)
         return v
 
 
-def _describe(e: Exception) -> str:
-    if isinstance(e, UnicodeDecodeError):
-        return "invalid UTF-8 in string"
-    msg = str(e).strip().splitlines()
-    text = msg[-1] if msg else e.__class__.__name__
-    return text[:200]
+def _parse_error(name: str, e: Exception) -> JuteError:
+    if isinstance(e, JuteError):
+        text = str(e)
+    elif isinstance(e, UnicodeDecodeError):
+        text = "invalid UTF-8 in string"
+    elif isinstance(e, (struct.error, IndexError)):
+        text = "truncated"
+    else:
+        msg = str(e).strip().splitlines()
+        text = (msg[-1] if msg else e.__class__.__name__)[:200]
+    return JuteError("bad %s: %s" % (name, text))

@@ -224,6 +224,12 @@ MULTI_RESULT_RECORDS = {
 
 _STAT_FIELDS = r.Stat.fields
 
+# Replies are built positionally (Record.pack) from the core's plain values:
+# Stat tuples in wire order, ACLs as (perms, scheme, id).  No dicts on this path.
+# A reply frame's first 20 bytes: the frame length, then the ReplyHeader.
+_REPLY_FRAME = struct.Struct(">i" + r.ReplyHeader.fixed.format[1:])
+_REPLY_SIZE = r.ReplyHeader.fixed.size
+
 
 def stat_value(stat: tuple):
     return dict(zip(_STAT_FIELDS, stat))
@@ -234,39 +240,51 @@ def acl_value(acl):
 
 
 def encode_connect(timeout_ms, session_id, passwd, read_only, with_read_only_byte) -> bytes:
-    v = dict(protocolVersion=0, timeOut=timeout_ms, sessionId=session_id, passwd=passwd,
-             readOnly=read_only)
-    rec = r.ConnectResponseRO if with_read_only_byte else r.ConnectResponse
-    return frame(rec.build(v))
+    if with_read_only_byte:
+        return frame(r.ConnectResponseRO.pack(0, timeout_ms, session_id, passwd, read_only))
+    return frame(r.ConnectResponse.pack(0, timeout_ms, session_id, passwd))
 
 
 def encode_event(zxid, event_type, state, path) -> bytes:
-    return frame(r.ReplyHeader.build(dict(xid=Xid.NOTIFICATION, zxid=zxid, err=0))
-                 + r.WatcherEvent.build(dict(type=event_type, state=state, path=path)))
+    body = r.WatcherEvent.pack(event_type, state, path)
+    return _REPLY_FRAME.pack(_REPLY_SIZE + len(body), Xid.NOTIFICATION, zxid, 0) + body
 
 
 def encode_reply(xid, zxid, err, op, body) -> bytes:
-    head = r.ReplyHeader.build(dict(xid=xid, zxid=zxid, err=err))
     if err or body is None:
         if op == OpCode.multi and body is not None:
-            return frame(head + _encode_multi_result(body))
-        return frame(head)
+            payload = _encode_multi_result(body)
+            return _REPLY_FRAME.pack(_REPLY_SIZE + len(payload), xid, zxid, err) + payload
+        return _REPLY_FRAME.pack(_REPLY_SIZE, xid, zxid, err)
     enc = _ENCODERS.get(op)
     if enc is None:
-        return frame(head)
-    return frame(head + enc(body))
+        return _REPLY_FRAME.pack(_REPLY_SIZE, xid, zxid, err)
+    payload = enc(body)
+    return _REPLY_FRAME.pack(_REPLY_SIZE + len(payload), xid, zxid, err) + payload
+
+
+_pack_create = r.CreateResponse.pack
+_pack_create2 = r.Create2Response.pack
+_pack_stat = r.SetDataResponse.pack
+_pack_get_data = r.GetDataResponse.pack
+_pack_multi_header = r.MultiHeader.pack
+_MULTI_DONE = _pack_multi_header(-1, True, -1)
 
 
 def _txn_create(rc):
-    return r.CreateResponse.build(dict(path=rc.path))
+    return _pack_create(rc.path)
 
 
 def _txn_create2(rc):
-    return r.Create2Response.build(dict(path=rc.path, stat=stat_value(rc.stat)))
+    return _pack_create2(rc.path, rc.stat)
 
 
 def _txn_stat(rc):
-    return r.SetDataResponse.build(dict(stat=stat_value(rc.stat)))
+    return _pack_stat(rc.stat)
+
+
+def _error_result(err):
+    return _pack_multi_header(-1, False, err) + r.ErrorResponse.pack(err)
 
 
 def _encode_multi_result(rc) -> bytes:
@@ -274,19 +292,18 @@ def _encode_multi_result(rc) -> bytes:
     for sub in rc.multi:
         t = sub.type
         if t == OpCode.error:
-            parts.append(r.MultiHeader.build(dict(type=-1, done=False, err=sub.err)))
-            parts.append(r.ErrorResponse.build(dict(err=sub.err)))
+            parts.append(_error_result(sub.err))
             continue
         if t in (OpCode.createTTL, OpCode.createContainer):
             t = OpCode.create2
-        parts.append(r.MultiHeader.build(dict(type=t, done=False, err=0)))
+        parts.append(_pack_multi_header(t, False, 0))
         if t == OpCode.create:
             parts.append(_txn_create(sub))
         elif t == OpCode.create2:
             parts.append(_txn_create2(sub))
         elif t == OpCode.setData:
             parts.append(_txn_stat(sub))
-    parts.append(r.MultiHeader.build(dict(type=-1, done=True, err=-1)))
+    parts.append(_MULTI_DONE)
     return b"".join(parts)
 
 
@@ -294,36 +311,37 @@ def _encode_multi_read(results) -> bytes:
     parts = []
     for op, err, body in results:
         if op == OpCode.error:
-            parts.append(r.MultiHeader.build(dict(type=-1, done=False, err=err)))
-            parts.append(r.ErrorResponse.build(dict(err=err)))
+            parts.append(_error_result(err))
             continue
-        parts.append(r.MultiHeader.build(dict(type=op, done=False, err=0)))
+        parts.append(_pack_multi_header(op, False, 0))
         if op == OpCode.getData:
-            parts.append(r.GetDataResponse.build(dict(data=body[0], stat=stat_value(body[1]))))
+            parts.append(_pack_get_data(body[0], body[1]))
         else:
-            parts.append(r.GetChildrenResponse.build(dict(children=body)))
-    parts.append(r.MultiHeader.build(dict(type=-1, done=True, err=-1)))
+            parts.append(r.GetChildrenResponse.pack(body))
+    parts.append(_MULTI_DONE)
     return b"".join(parts)
 
 
+def _acl_items(acl):
+    return [(p, (s, i)) for p, s, i in acl]
+
+
 _ENCODERS = {
-    OpCode.getData: lambda b: r.GetDataResponse.build(dict(data=b[0], stat=stat_value(b[1]))),
-    OpCode.exists: lambda b: r.ExistsResponse.build(dict(stat=stat_value(b))),
-    OpCode.getChildren: lambda b: r.GetChildrenResponse.build(dict(children=b)),
-    OpCode.getChildren2: lambda b: r.GetChildren2Response.build(
-        dict(children=b[0], stat=stat_value(b[1]))),
-    OpCode.getACL: lambda b: r.GetACLResponse.build(dict(acl=acl_value(b[0]), stat=stat_value(b[1]))),
-    OpCode.sync: lambda b: r.SyncResponse.build(dict(path=b)),
+    OpCode.getData: lambda b: _pack_get_data(b[0], b[1]),
+    OpCode.exists: r.ExistsResponse.pack,
+    OpCode.getChildren: r.GetChildrenResponse.pack,
+    OpCode.getChildren2: lambda b: r.GetChildren2Response.pack(b[0], b[1]),
+    OpCode.getACL: lambda b: r.GetACLResponse.pack(_acl_items(b[0]), b[1]),
+    OpCode.sync: r.SyncResponse.pack,
     OpCode.create: _txn_create,
     OpCode.create2: _txn_create2,
     OpCode.createTTL: _txn_create2,
     OpCode.createContainer: _txn_create2,
     OpCode.setData: _txn_stat,
-    OpCode.setACL: lambda rc: r.SetACLResponse.build(dict(stat=stat_value(rc.stat))),
+    OpCode.setACL: lambda rc: r.SetACLResponse.pack(rc.stat),
     OpCode.multi: _encode_multi_result,
     OpCode.multiRead: _encode_multi_read,
-    OpCode.getAllChildrenNumber: lambda n: r.GetAllChildrenNumberResponse.build(dict(totalNumber=n)),
-    OpCode.getEphemerals: lambda paths: r.GetEphemeralsResponse.build(dict(ephemerals=paths)),
-    OpCode.whoAmI: lambda ids: r.WhoAmIResponse.build(
-        dict(clientInfo=[dict(authScheme=s, user=i) for s, i in ids])),
+    OpCode.getAllChildrenNumber: r.GetAllChildrenNumberResponse.pack,
+    OpCode.getEphemerals: r.GetEphemeralsResponse.pack,
+    OpCode.whoAmI: r.WhoAmIResponse.pack,
 }
