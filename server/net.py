@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 
 from twisted.internet.protocol import Factory, Protocol
+from twisted.python.failure import Failure
 
 from zkwire.consts import Err, OpCode
 from zkwire.protocol import (
@@ -297,25 +298,31 @@ class ZooKeeperServer:
     def flush(self) -> None:
         """Make queued txns durable (one sync per batch), then commit and answer.
 
-        A log whose ``blocking`` attribute is true (a file log that fsyncs) is
-        written in the reactor's thread pool, one batch at a time; proposals
-        that arrive meanwhile form the next batch.  An in-memory log is
-        persisted inline."""
+        The batch is written to the log on the event loop (encoding it and
+        handing the bytes to the OS is cheap); only the fsync of a ``blocking``
+        log (a file log) runs in the reactor's thread pool, one batch at a
+        time, while the proposals that arrive meanwhile form the next batch.
+        An in-memory log is committed at once."""
         self._flush_call = None
         if self._persisting:
             return
-        log_store = self.replicator.log
-        while self.replicator.has_pending():
-            batch = self.replicator.take_batch()
-            if getattr(log_store, "blocking", False):
+        replicator = self.replicator
+        blocking = getattr(replicator.log, "blocking", False)
+        while replicator.has_pending():
+            batch = replicator.take_batch()
+            try:
+                handle = replicator.write(batch)
+            except Exception:
+                self._persist_failed(Failure())
+                return
+            if blocking:
                 from twisted.internet.threads import deferToThreadPool
 
                 self._persisting = True
-                d = deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
-                                      self.replicator.persist, batch)
+                d = deferToThreadPool(self.reactor, self.reactor.getThreadPool(), handle.fsync)
                 d.addCallbacks(self._persisted, self._persist_failed, callbackArgs=(batch,))
                 return
-            self.replicator.persist(batch)
+            handle.fsync()
             self._commit(batch)
 
     def _commit(self, batch) -> None:

@@ -1,6 +1,9 @@
 """Storage behind a small interface, so tests and a simulator can swap it.
 
-A txn log has ``append(hdr, txn)`` and ``sync()``.  :class:`MemoryLog` keeps
+A txn log has ``append(hdr, txn)``, ``flush()`` (hand what was appended to the
+OS; returns a handle whose ``fsync()`` makes it durable, and which may run in
+another thread) and ``sync()`` (both at once).  A log whose ``blocking``
+attribute is true is synced off the event loop.  :class:`MemoryLog` keeps
 nothing on disk; it is what a server without a dataDir (and the in-process test
 stand-in) uses.
 """
@@ -17,5 +20,20 @@ class MemoryLog:
         if self.keep:
             self.entries.append((hdr, txn))
 
+    def flush(self) -> "_Synced":
+        return _Synced(self)
+
     def sync(self) -> None:
         self.syncs += 1
+
+
+class _Synced:
+    """MemoryLog's sync handle: nothing to wait for."""
+
+    __slots__ = ("log",)
+
+    def __init__(self, log):
+        self.log = log
+
+    def fsync(self) -> None:
+        self.log.syncs += 1

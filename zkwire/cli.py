@@ -114,6 +114,17 @@ def cmd_serve(argv) -> int:
         d = server.start()
         d.addCallbacks(listening, cannot_listen)
 
+    # This process is ours alone: keep the cycle collector off the loaded tree.
+    from twisted.internet.task import LoopingCall
+
+    from zkwire.server.gcpolicy import GcPolicy
+
+    gc_policy = GcPolicy()
+    gc_policy.start()
+    gc_check = LoopingCall(gc_policy.check)
+    gc_check.clock = reactor
+    gc_check.start(1.0, now=False)
+
     reactor.callWhenRunning(start)
     reactor.addSystemEventTrigger("before", "shutdown", server.stop)
     reactor.run()
