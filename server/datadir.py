@@ -8,7 +8,8 @@ decides *when*; the Twisted edge decides *on which thread*.
 * ``recover(now_ms)`` loads the newest valid snapshot and replays the log
   (server/recovery.py), and returns the tree and the sessions; like ZooKeeper
   it then writes a snapshot of what it loaded, so the next start replays
-  little and ZooKeeper itself can start on the directory.
+  little and ZooKeeper itself can start on the directory -- unless the newest
+  snapshot already is that state (nothing replayed, nothing skipped).
 * ``log`` is the :class:`~zkwire.server.txnlog.FileTxnLog` the replicator
   appends to.  It is ``blocking``: the edge persists batches in a worker thread.
 * ``committed(n)`` counts txns and says when a snapshot is due: after a random
@@ -22,10 +23,11 @@ from __future__ import annotations
 import logging
 import os
 import random
+import tempfile
 
 from .recovery import purge, recover
 from .snapshot import SnapshotCapture, save_snapshot
-from .txnlog import FileTxnLog
+from .txnlog import FileTxnLog, version_dir
 
 log = logging.getLogger("zkwire.server.datadir")
 
@@ -55,6 +57,11 @@ class DataDir:
         log.info("loaded dataDir %s: %s", self.data_dir, report.summary())
         for path, why in report.skipped_snapshots:
             log.warning("snapshot %s is unusable (%s); fell back to an older one", path, why)
+        if (report.snapshot is not None and report.txns_replayed == 0
+                and not report.skipped_snapshots and not report.orphan_sessions_killed):
+            # The newest snapshot already is the loaded state: writing it again
+            # (as ZooKeeper does at every start) would only cost time.
+            return tree, sessions
         path = save_snapshot(self.data_dir, tree, sessions, last_zxid)
         log.info("snapshot of the loaded state: %s", path)
         return tree, sessions
@@ -67,10 +74,18 @@ class DataDir:
         self._since_snapshot = 0
         self._next_snapshot_at = self._pick_threshold()
         self.log.roll()
-        return SnapshotCapture(tree, sessions, tree.last_zxid)
+        # The serialized nodes wait in an unnamed file beside the snapshots,
+        # not in memory: a snapshot of a big tree costs no RSS.
+        directory = version_dir(self.data_dir)
+        os.makedirs(directory, exist_ok=True)
+        return SnapshotCapture(tree, sessions, tree.last_zxid,
+                               spool=tempfile.TemporaryFile(dir=directory))
 
     def save(self, capture: SnapshotCapture) -> str:
-        path = capture.save(self.data_dir)
+        try:
+            path = capture.save(self.data_dir)
+        finally:
+            capture.close()
         self.snapshots_taken += 1
         return path
 

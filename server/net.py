@@ -40,6 +40,9 @@ from .storage import MemoryLog
 
 log = logging.getLogger("zkwire.server")
 
+#: Nodes serialized per reactor turn by a background snapshot (~1 us each).
+SNAPSHOT_SLICE_NODES = 5000
+
 KNOWN_OPS = frozenset(v for k, v in vars(OpCode).items() if not k.startswith("_"))
 
 
@@ -357,7 +360,7 @@ class ZooKeeperServer:
         # Copy the tree in slices between client requests (a fuzzy snapshot, as
         # ZooKeeper takes it); write the copy out in a worker thread.
         capture = self._snapshot
-        if not capture.step(20000):
+        if not capture.step(SNAPSHOT_SLICE_NODES):
             self.reactor.callLater(0, self._snapshot_step)
             return
         from twisted.internet.threads import deferToThreadPool

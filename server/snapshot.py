@@ -38,7 +38,9 @@ named after the zxid at which the capture began.
 """
 from __future__ import annotations
 
+import gc
 import gzip
+import io
 import os
 import struct
 import zlib
@@ -46,7 +48,7 @@ from types import SimpleNamespace
 from typing import Dict, Tuple
 
 from .acl import OPEN_ACL_UNSAFE
-from .tree import DataTree, Node, ephemeral_kind
+from .tree import NO_CHILDREN, DataTree, Node, ephemeral_kind
 from .txnlog import (
     SNAP_MAGIC,
     SNAP_PREFIX,
@@ -78,38 +80,13 @@ def list_snapshots(data_dir: str):
 
 
 # --- writing ------------------------------------------------------------------------
-class _CheckedWriter:
-    """A buffered file writer that keeps the running Adler32 of what it wrote."""
-
-    def __init__(self, f):
-        self.f = f
-        self.adler = 1
-        self.buf = []
-        self.size = 0
-
-    def write(self, b: bytes) -> None:
-        self.adler = zlib.adler32(b, self.adler)
-        self.buf.append(b)
-        self.size += len(b)
-        if self.size >= 1 << 20:
-            self.drain()
-
-    def drain(self) -> None:
-        if self.buf:
-            self.f.write(b"".join(self.buf))
-            self.buf = []
-            self.size = 0
+_NODE = struct.Struct(">qqqqqiiiqq")  # acl id + StatPersisted: what follows a node's data
+_CHUNK_BYTES = 1 << 20
 
 
 def _ustring(s: str) -> bytes:
     raw = s.encode("utf-8")
     return _I.pack(len(raw)) + raw
-
-
-def _buffer(b) -> bytes:
-    if b is None:
-        return b"\xff\xff\xff\xff"
-    return _I.pack(len(b)) + bytes(b)
 
 
 def _acl_bytes(acl) -> bytes:
@@ -129,27 +106,36 @@ class SnapshotCapture:
     """A snapshot taken in slices, the way ZooKeeper takes a fuzzy one.
 
     Construct it and call :meth:`step` on the thread that owns the tree (each
-    call copies up to ``max_nodes`` nodes, depth first, every node's fields and
-    child names at one instant, like ZooKeeper's per-node lock); the tree may
-    change between steps.  Once :meth:`step` returns True, :meth:`write` touches
-    only the copy, so it can run in a worker thread.  Name the snapshot after
+    call serializes up to ``max_nodes`` nodes, depth first, every node's fields
+    and child names at one instant, like ZooKeeper's per-node lock); the tree
+    may change between steps.  Nodes are serialized as they are copied, into
+    ``spool`` (a binary file, e.g. an unnamed temporary file next to the
+    snapshots; default: memory), so the copy costs no Python objects.  Once
+    :meth:`step` returns True, :meth:`write` touches only the spool and the
+    ACL table, so it can run in a worker thread.  The snapshot is named after
     the zxid the tree had applied when the capture *began*: replaying the log
     from the next zxid repairs whatever changed during the capture.
     """
 
-    def __init__(self, tree: DataTree, sessions: dict, zxid: int):
+    def __init__(self, tree: DataTree, sessions: dict, zxid: int, spool=None):
         self.zxid = zxid
         self.sessions = sorted((sid, _timeout_of(v)) for sid, v in list(sessions.items()))
-        self.nodes = []        # (path, data, acl, StatPersisted tuple)
+        self.node_count = 0
+        self._acl_ids = {OPEN_ACL_UNSAFE: OPEN_ACL_ID}
+        self._spool = spool if spool is not None else io.BytesIO()
+        self._buf = bytearray()
         self._tree = tree
         self._stack = [""]
         self.done = False
 
     def step(self, max_nodes: int = 10000) -> bool:
-        """Copy up to ``max_nodes`` more nodes; True once the walk is complete."""
+        """Serialize up to ``max_nodes`` more nodes; True once the walk is complete."""
         tree_nodes = self._tree.nodes if self._tree is not None else {}
         stack = self._stack
-        out = self.nodes
+        buf = self._buf
+        acl_ids = self._acl_ids
+        pack_int = _I.pack
+        pack_node = _NODE.pack
         budget = max_nodes
         while stack and budget > 0:
             path = stack.pop()
@@ -160,14 +146,33 @@ class SnapshotCapture:
                 node = tree_nodes.get("/")
                 if node is None:
                     continue
-            out.append((path, node.data, node.acl,
-                        (node.czxid, node.mzxid, node.ctime, node.mtime, node.version,
-                         node.cversion, node.aversion, node.ephemeralOwner, node.pzxid)))
-            prefix = path + "/"
-            kids = [prefix + name for name in node.children]
-            kids.reverse()
-            stack.extend(kids)
+            raw = path.encode("utf-8")
+            buf += pack_int(len(raw))
+            buf += raw
+            data = node.data
+            if data is None:
+                buf += b"\xff\xff\xff\xff"
+            else:
+                buf += pack_int(len(data))
+                buf += data
+            acl = node.acl
+            acl_id = acl_ids.get(acl) if acl is not None else OPEN_ACL_ID
+            if acl_id is None:
+                acl_id = acl_ids.setdefault(tuple(acl), len(acl_ids))
+            buf += pack_node(acl_id, node.czxid, node.mzxid, node.ctime, node.mtime,
+                             node.version, node.cversion, node.aversion,
+                             node.ephemeralOwner, node.pzxid)
+            kids = node.children
+            if kids:
+                prefix = path + "/"
+                names = list(kids)
+                names.reverse()
+                stack.extend([prefix + name for name in names])
             budget -= 1
+        self.node_count += max_nodes - budget
+        if len(buf) >= _CHUNK_BYTES or not stack:
+            self._spool.write(buf)
+            del buf[:]
         if not stack:
             self.done = True
             self._tree = None
@@ -185,7 +190,7 @@ class SnapshotCapture:
         tmp = os.path.join(directory, ".%s.tmp-%d" % (os.path.basename(path), os.getpid()))
         try:
             with open(tmp, "wb") as f:
-                self._serialize(_CheckedWriter(f))
+                self._serialize(f)
                 f.flush()
                 if fsync:
                     os.fsync(f.fileno())
@@ -204,31 +209,35 @@ class SnapshotCapture:
         """:meth:`write` to ``<data_dir>/version-2/snapshot.<zxid hex>``."""
         return self.write(os.path.join(version_dir(data_dir), snapshot_name(self.zxid)), fsync)
 
-    def _serialize(self, w: "_CheckedWriter") -> None:
-        w.write(file_header(SNAP_MAGIC, SNAPSHOT_DBID))
-        w.write(_I.pack(len(self.sessions)))
-        for sid, timeout in self.sessions:
-            w.write(_SESSION.pack(sid, timeout))
-        # The ACL cache precedes the nodes; OPEN_ACL_UNSAFE is id -1, never listed.
-        acl_ids = {}
-        for _, _, acl, _ in self.nodes:
-            acl = tuple(acl) if acl is not None else OPEN_ACL_UNSAFE
-            if acl != OPEN_ACL_UNSAFE and acl not in acl_ids:
-                acl_ids[acl] = len(acl_ids) + 1
-        w.write(_I.pack(len(acl_ids)))
-        for acl, ident in acl_ids.items():
-            w.write(_Q.pack(ident))
-            w.write(_acl_bytes(acl))
-        for node_path, data, acl, stat in self.nodes:
-            acl = tuple(acl) if acl is not None else OPEN_ACL_UNSAFE
-            w.write(_ustring(node_path))
-            w.write(_buffer(data))
-            w.write(_Q.pack(OPEN_ACL_ID if acl == OPEN_ACL_UNSAFE else acl_ids[acl]))
-            w.write(_STAT.pack(*stat))
-        w.write(_ustring("/"))
-        w.write(_Q.pack(w.adler))
-        w.write(_SEAL_TAIL)
-        w.drain()
+    def close(self) -> None:
+        """Drop the spool (a finished or abandoned capture)."""
+        self._spool.close()
+
+    def _serialize(self, f) -> None:
+        # Header, sessions and the ACL cache (which precedes the nodes that
+        # use it; OPEN_ACL_UNSAFE is id -1, never listed), then the spooled
+        # nodes, then the closing "/" and the seal.  Adler32 over it all.
+        head = [file_header(SNAP_MAGIC, SNAPSHOT_DBID), _I.pack(len(self.sessions))]
+        head.extend(_SESSION.pack(sid, timeout) for sid, timeout in self.sessions)
+        acls = [(ident, acl) for acl, ident in self._acl_ids.items() if ident != OPEN_ACL_ID]
+        head.append(_I.pack(len(acls)))
+        for ident, acl in sorted(acls):
+            head.append(_Q.pack(ident))
+            head.append(_acl_bytes(acl))
+        chunk = b"".join(head)
+        adler = zlib.adler32(chunk)
+        f.write(chunk)
+        spool = self._spool
+        spool.seek(0)
+        while True:
+            chunk = spool.read(_CHUNK_BYTES)
+            if not chunk:
+                break
+            adler = zlib.adler32(chunk, adler)
+            f.write(chunk)
+        chunk = _ustring("/")
+        adler = zlib.adler32(chunk, adler)
+        f.write(chunk + _Q.pack(adler) + _SEAL_TAIL)
 
 
 def write_snapshot(path: str, tree: DataTree, sessions: dict, zxid: int = None,
@@ -251,38 +260,75 @@ def save_snapshot(data_dir: str, tree: DataTree, sessions: dict, zxid: int,
 
 
 # --- reading ------------------------------------------------------------------------
-class _Reader:
-    __slots__ = ("data", "pos", "path")
+_READ_CHUNK = 4 << 20
+_new_node = object.__new__
 
-    def __init__(self, data, path):
-        self.data = data
-        self.pos = 0
+
+class _Stream:
+    """A snapshot read a chunk at a time, with the running Adler32 of what
+    was consumed.  ``data[pos:]`` is unread; ``base`` is the file offset of
+    ``data[0]``; the checksum covers the file up to ``base + checked``."""
+
+    __slots__ = ("f", "path", "data", "pos", "base", "adler", "checked", "eof")
+
+    def __init__(self, f, path):
+        self.f = f
         self.path = path
+        self.data = b""
+        self.pos = 0
+        self.base = 0
+        self.adler = 1
+        self.checked = 0
+        self.eof = False
 
     def fail(self, msg, offset=None):
-        raise DiskFormatError(self.path, self.pos if offset is None else offset, msg)
+        raise DiskFormatError(self.path, self.base + self.pos if offset is None else offset, msg)
 
-    def take(self, n, what):
+    def refill(self, need: int) -> None:
+        """Make at least ``need`` bytes from ``pos`` available (fewer at EOF)."""
+        data, pos = self.data, self.pos
+        self.adler = zlib.adler32(memoryview(data)[self.checked:pos], self.adler)
+        parts = [data[pos:]]
+        have = len(data) - pos
+        want = max(need, _READ_CHUNK)
+        while have < want and not self.eof:
+            chunk = self.f.read(want - have)
+            if not chunk:
+                self.eof = True
+                break
+            parts.append(chunk)
+            have += len(chunk)
+        self.data = b"".join(parts)
+        self.base += pos
+        self.pos = self.checked = 0
+
+    def take(self, n, what) -> int:
+        if n < 0:
+            self.fail("negative length %d for %s" % (n, what))
+        if self.pos + n > len(self.data):
+            self.refill(n)
+            if n > len(self.data):
+                self.fail("snapshot truncated reading %s" % what)
         p = self.pos
-        if n < 0 or p + n > len(self.data):
-            self.fail("snapshot truncated reading %s" % what)
         self.pos = p + n
         return p
 
     def int(self, what):
-        return _I.unpack_from(self.data, self.take(4, what))[0]
+        p = self.take(4, what)  # first: it may replace self.data
+        return _I.unpack_from(self.data, p)[0]
 
     def long(self, what):
-        return _Q.unpack_from(self.data, self.take(8, what))[0]
+        p = self.take(8, what)
+        return _Q.unpack_from(self.data, p)[0]
 
     def buffer(self, what):
         n = self.int(what)
         if n == -1:
             return None
         if n < -1:
-            self.fail("negative length %d for %s" % (n, what), self.pos - 4)
+            self.fail("negative length %d for %s" % (n, what), self.base + self.pos - 4)
         p = self.take(n, what)
-        return bytes(self.data[p:p + n])
+        return self.data[p:p + n]
 
     def string(self, what):
         b = self.buffer(what)
@@ -293,16 +339,27 @@ class _Reader:
         except UnicodeDecodeError:
             self.fail("invalid UTF-8 in %s" % what)
 
+    def checksum_here(self) -> int:
+        self.adler = zlib.adler32(memoryview(self.data)[self.checked:self.pos], self.adler)
+        self.checked = self.pos
+        return self.adler
+
     def seal(self, what):
         """Check a seal: the checksum of everything before it, then "/"."""
-        start = self.pos
-        expected = zlib.adler32(self.data[:start])
+        at = self.base + self.pos
+        expected = self.checksum_here()
         stored = self.long("checksum")
         self.string("seal path")
         if stored != expected:
-            raise DiskFormatError(self.path, start,
+            raise DiskFormatError(self.path, at,
                                   "snapshot checksum mismatch after %s (stored %#x, computed %#x)"
                                   % (what, stored & 0xFFFFFFFFFFFFFFFF, expected))
+
+    def at_end(self) -> bool:
+        if self.pos < len(self.data):
+            return False
+        self.refill(1)
+        return self.pos >= len(self.data)
 
 
 def read_snapshot_ex(path: str) -> SimpleNamespace:
@@ -311,17 +368,28 @@ def read_snapshot_ex(path: str) -> SimpleNamespace:
     dbid, version, digest (zxid, version, value) or None, last_processed_zxid
     (ZooKeeper 3.9's section) or None."""
     path = os.fspath(path)
-    with open(path, "rb") as f:
-        raw = f.read()
     name = os.path.basename(path)
     if name.endswith(".snappy"):
         raise DiskFormatError(path, None, "snappy-compressed snapshots are not supported")
-    if name.endswith(".gz"):
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
-            raise DiskFormatError(path, None, "bad gzip stream: %s" % e) from None
-    r = _Reader(memoryview(raw), path)
+    # Loading makes a million objects that all live on: the cycle collector
+    # would walk the growing tree again and again and find nothing.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        if name.endswith(".gz"):
+            try:
+                with gzip.open(path, "rb") as f:
+                    return _read(_Stream(f, path), name)
+            except (OSError, EOFError, zlib.error) as e:
+                raise DiskFormatError(path, None, "bad gzip stream: %s" % e) from None
+        with open(path, "rb") as f:
+            return _read(_Stream(f, path), name)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _read(r: _Stream, name: str) -> SimpleNamespace:
     magic = r.int("file header")
     version = r.int("file header")
     dbid = r.long("file header")
@@ -331,7 +399,7 @@ def read_snapshot_ex(path: str) -> SimpleNamespace:
     sessions = {}
     count = r.int("session count")
     if count < 0:
-        r.fail("negative session count %d" % count, r.pos - 4)
+        r.fail("negative session count %d" % count, r.base + r.pos - 4)
     for _ in range(count):
         p = r.take(12, "session")
         sid, timeout = _SESSION.unpack_from(r.data, p)
@@ -340,12 +408,12 @@ def read_snapshot_ex(path: str) -> SimpleNamespace:
     acls = {OPEN_ACL_ID: OPEN_ACL_UNSAFE}
     count = r.int("ACL cache size")
     if count < 0:
-        r.fail("negative ACL cache size %d" % count, r.pos - 4)
+        r.fail("negative ACL cache size %d" % count, r.base + r.pos - 4)
     for _ in range(count):
         ident = r.long("ACL id")
         n = r.int("ACL list length")
         if n < 0:
-            r.fail("missing ACL list for ACL id %d" % ident, r.pos - 4)
+            r.fail("missing ACL list for ACL id %d" % ident, r.base + r.pos - 4)
         entries = []
         for _ in range(n):
             perms = r.int("ACL perms")
@@ -356,63 +424,21 @@ def read_snapshot_ex(path: str) -> SimpleNamespace:
 
     zxid = zxid_from_name(name, SNAP_PREFIX)
     tree = DataTree(OPEN_ACL_UNSAFE)
-    tree.nodes = nodes = {}
+    tree.nodes = {}
     tree.ephemerals = {}
     tree.containers = set()
     tree.ttls = set()
     tree.last_zxid = max(zxid, 0)
-    root = None
-    while True:
-        at = r.pos
-        node_path = r.string("node path")
-        if node_path == "/":
-            break
-        if node_path is None:
-            r.fail("null node path", at)
-        data = r.buffer("node data")
-        ident = r.long("node ACL id")
-        p = r.take(_STAT.size, "node stat")
-        (czxid, mzxid, ctime, mtime, version_, cversion, aversion, owner,
-         pzxid) = _STAT.unpack_from(r.data, p)
-        acl = acls.get(ident)
-        if acl is None:
-            r.fail("node %r refers to ACL id %d, absent from the ACL cache" % (node_path, ident), at)
-        node = Node(data, acl, czxid, ctime, owner)
-        node.mzxid = mzxid
-        node.mtime = mtime
-        node.version = version_
-        node.cversion = cversion
-        node.aversion = aversion
-        node.pzxid = pzxid
-        i = node_path.rfind("/")
-        if i == -1:
-            # Only the root has no slash (its path is "").
-            root = node
-            nodes[node_path] = node
-            continue
-        parent = nodes.get(node_path[:i])
-        if parent is None:
-            r.fail("node %r comes before its parent" % node_path, at)
-        parent.children[node_path[i + 1:]] = None
-        nodes[node_path] = node
-        if owner:
-            kind = ephemeral_kind(owner)
-            if kind == "normal":
-                tree.ephemerals.setdefault(owner, {})[node_path] = None
-            elif kind == "container":
-                tree.containers.add(node_path)
-            elif kind == "ttl":
-                tree.ttls.add(node_path)
-    if root is None:
-        r.fail("snapshot has no root node")
-    nodes[""] = root
-    nodes["/"] = root
+    root = _read_nodes(r, tree, acls)
+    tree.nodes[""] = root
+    tree.nodes["/"] = root
     r.seal("the tree")
 
     # Optional sections (ZooKeeper 3.6+ digest, 3.9 last processed zxid),
     # each followed by its own seal.  Their sizes tell them apart.
     digest = None
     last_processed = None
+    r.refill(64)
     rest = len(r.data) - r.pos
     if rest and rest != 8 + 13:
         dz = r.long("digest zxid")
@@ -431,10 +457,133 @@ def read_snapshot_ex(path: str) -> SimpleNamespace:
     if rest:
         last_processed = r.long("last processed zxid")
         r.seal("the last processed zxid")
-    if r.pos != len(r.data):
+    if not r.at_end():
         r.fail("%d unexpected bytes after the snapshot" % (len(r.data) - r.pos))
     return SimpleNamespace(tree=tree, sessions=sessions, zxid=zxid, dbid=dbid, version=version,
                            digest=digest, last_processed_zxid=last_processed)
+
+
+def _read_nodes(r: _Stream, tree: DataTree, acls: dict) -> Node:
+    """The node list, up to and including its closing "/"; returns the root.
+
+    The hot loop of a start-up: one unpack for the ACL id and the stat, plain
+    attribute stores, and equal stat numbers share one int object (a node's
+    czxid, mzxid and pzxid are usually one zxid)."""
+    nodes = tree.nodes
+    ephemerals = tree.ephemerals
+    unpack_int = _I.unpack_from
+    unpack_node = _NODE.unpack_from
+    node_size = _NODE.size
+    root = None
+    data = r.data
+    pos = r.pos
+    end = len(data)
+    while True:
+        at = pos
+        # A node needs 8 bytes of lengths and the fixed part; the rest is
+        # checked as it is read.  Anything short: refill, then read again.
+        if end - pos < node_size + 8 + 4096 and not r.eof:
+            r.pos = pos
+            r.refill(node_size + 8 + 4096)
+            data, pos, end = r.data, r.pos, len(r.data)
+            at = pos
+        try:
+            n = unpack_int(data, pos)[0]
+            e = pos + 4 + n
+            if n < 0 or e > end:
+                raise _Short
+            node_path = data[pos + 4:e].decode("utf-8")
+            if node_path == "/":
+                pos = e
+                break
+            n = unpack_int(data, e)[0]
+            pos = e + 4
+            if n == -1:
+                node_data = None
+            else:
+                e = pos + n
+                if n < 0 or e > end:
+                    raise _Short
+                node_data = data[pos:e]
+                pos = e
+            (ident, czxid, mzxid, ctime, mtime, version_, cversion, aversion, owner,
+             pzxid) = unpack_node(data, pos)
+            pos += node_size
+        except (_Short, struct.error, UnicodeDecodeError):
+            # The slow path: re-read this node field by field for a precise
+            # error, or with a refill if it only crossed the chunk's end.
+            r.pos = at
+            node_path, node_data, (ident, czxid, mzxid, ctime, mtime, version_, cversion,
+                                   aversion, owner, pzxid) = _read_node_slowly(r)
+            data, pos, end = r.data, r.pos, len(r.data)
+            if node_path == "/":
+                break
+        acl = acls.get(ident)
+        if acl is None:
+            r.fail("node %r refers to ACL id %d, absent from the ACL cache" % (node_path, ident),
+                   r.base + at)
+        if mzxid == czxid:
+            mzxid = czxid
+        if pzxid == czxid:
+            pzxid = czxid
+        if mtime == ctime:
+            mtime = ctime
+        node = _new_node(Node)
+        node.data = node_data
+        node.acl = acl
+        node.czxid = czxid
+        node.mzxid = mzxid
+        node.ctime = ctime
+        node.mtime = mtime
+        node.version = version_
+        node.cversion = cversion
+        node.aversion = aversion
+        node.ephemeralOwner = owner
+        node.pzxid = pzxid
+        node.children = NO_CHILDREN
+        i = node_path.rfind("/")
+        if i == -1:
+            # Only the root has no slash (its path is "").
+            root = node
+            nodes[node_path] = node
+            continue
+        parent = nodes.get(node_path[:i])
+        if parent is None:
+            r.fail("node %r comes before its parent" % node_path, r.base + at)
+        kids = parent.children
+        if kids is NO_CHILDREN:
+            parent.children = {node_path[i + 1:]: None}
+        else:
+            kids[node_path[i + 1:]] = None
+        nodes[node_path] = node
+        if owner:
+            kind = ephemeral_kind(owner)
+            if kind == "normal":
+                ephemerals.setdefault(owner, {})[node_path] = None
+            elif kind == "container":
+                tree.containers.add(node_path)
+            elif kind == "ttl":
+                tree.ttls.add(node_path)
+    r.pos = pos
+    if root is None:
+        r.fail("snapshot has no root node")
+    return root
+
+
+class _Short(Exception):
+    """A node that runs past the bytes at hand (or is malformed)."""
+
+
+def _read_node_slowly(r: _Stream):
+    at = r.base + r.pos
+    node_path = r.string("node path")
+    if node_path is None:
+        r.fail("null node path", at)
+    if node_path == "/":
+        return node_path, None, (None,) * 10
+    node_data = r.buffer("node data")
+    p = r.take(_NODE.size, "node stat")
+    return node_path, node_data, _NODE.unpack_from(r.data, p)
 
 
 def read_snapshot(path: str) -> Tuple[DataTree, Dict[int, int], int]:

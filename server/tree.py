@@ -18,14 +18,25 @@ snapshot) the way ZooKeeper's DataTree does: it records an error and moves on.
 """
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from zkwire.consts import CONTAINER_EPHEMERAL_OWNER, Err, EventType, OpCode, TTL_EPHEMERAL_OWNER_MASK, TTL_EPHEMERAL_OWNER_TAG
 
 _EMPTY = b""
 
+#: The ``children`` of every childless node: one shared, read-only mapping
+#: instead of an empty dict per leaf (64 bytes a znode).  Only this module
+#: (and the snapshot loader) adds children, replacing it with a dict.
+NO_CHILDREN = MappingProxyType({})
+
+#: Distinct ACLs the tree keeps one shared copy of (see DataTree._intern_acl).
+MAX_INTERNED_ACLS = 4096
+
 
 class Node:
     """One znode.  Stat fields use ZooKeeper's names; ``children`` is an
-    insertion-ordered dict used as a set (deterministic iteration)."""
+    insertion-ordered dict of child names used as a set (deterministic
+    iteration), or :data:`NO_CHILDREN`."""
 
     __slots__ = (
         "data", "acl", "czxid", "mzxid", "ctime", "mtime", "version",
@@ -44,7 +55,7 @@ class Node:
         self.aversion = 0
         self.ephemeralOwner = ephemeral_owner
         self.pzxid = zxid
-        self.children = {}
+        self.children = NO_CHILDREN
 
     def stat(self) -> tuple:
         """The Stat record as a tuple in wire order (see records.Stat).
@@ -112,6 +123,14 @@ def ephemeral_kind(owner: int) -> str:
     return "normal"
 
 
+def add_child(parent: Node, name: str) -> None:
+    kids = parent.children
+    if kids is NO_CHILDREN:
+        parent.children = {name: None}
+    else:
+        kids[name] = None
+
+
 def parent_of(path: str) -> tuple:
     i = path.rfind("/")
     return path[:i], path[i + 1:]
@@ -135,6 +154,9 @@ class DataTree:
         self.containers = set()
         self.ttls = set()
         self.last_zxid = 0
+        # Equal ACLs share one tuple, as ZooKeeper's ACL cache shares one list:
+        # every create brings its own copy, 120 bytes a znode if kept.
+        self._acls = {}
         root = Node(_EMPTY, open_acl, 0, 0, 0)
         # "" is the root's parent name in ZooKeeper's path arithmetic.
         self.nodes["/"] = root
@@ -149,7 +171,7 @@ class DataTree:
         parent_name, name = parent_of(path)
         parent = self.nodes[parent_name or "/"]
         node = Node(_EMPTY, acl, 0, 0, 0)
-        parent.children[name] = None
+        add_child(parent, name)
         self.nodes[path] = node
         return node
 
@@ -253,6 +275,18 @@ class DataTree:
                 rc.err = sub.err
 
     # --- primitive changes ------------------------------------------------------
+    def _intern_acl(self, acl):
+        if type(acl) is not tuple:
+            return acl
+        acls = self._acls
+        shared = acls.get(acl)
+        if shared is not None:
+            return shared
+        if len(acls) >= MAX_INTERNED_ACLS:
+            acls.clear()  # a bound, not a cache policy: nodes keep what they have
+        acls[acl] = acl
+        return acl
+
     def create_node(self, path, data, acl, owner, parent_cversion, zxid, time_ms, triggers):
         parent_name, child_name = parent_of(path)
         parent = self.nodes.get(parent_name)
@@ -269,8 +303,8 @@ class DataTree:
         if parent_cversion > parent.cversion:
             parent.cversion = parent_cversion
             parent.pzxid = zxid
-        node = Node(data if data is not None else None, acl, zxid, time_ms, owner)
-        parent.children[child_name] = None
+        node = Node(data, self._intern_acl(acl), zxid, time_ms, owner)
+        add_child(parent, child_name)
         self.nodes[path] = node
         if owner:
             kind = ephemeral_kind(owner)
@@ -292,7 +326,12 @@ class DataTree:
         parent = self.nodes.get(parent_name)
         if parent is None:
             raise TreeError(Err.NONODE)
-        parent.children.pop(child_name, None)
+        kids = parent.children
+        if child_name in kids:
+            if len(kids) == 1:
+                parent.children = NO_CHILDREN
+            else:
+                del kids[child_name]
         if zxid > parent.pzxid:
             parent.pzxid = zxid
         node = self.nodes.pop(path, None)
@@ -329,7 +368,7 @@ class DataTree:
         node = self.nodes.get(path)
         if node is None:
             raise TreeError(Err.NONODE)
-        node.acl = acl
+        node.acl = self._intern_acl(acl)
         node.aversion = version
         return node.stat()
 

@@ -827,3 +827,46 @@ def test_purge_keeps_newest_snapshots_and_their_logs(tmp_path):
     assert set(removed) == set(snaps[:-3]) | {p for z, p in logs_before[:len(snaps) - 3]}
     tree, sessions, zxid, report = recover(str(tmp_path))
     assert_same_tree(tree, b.tree)
+
+
+def test_snapshot_read_across_chunk_boundaries(tmp_path, monkeypatch):
+    """The loader reads a chunk at a time: nodes cut by every chunk boundary
+    (and nodes larger than a chunk) load the same as in one piece."""
+    import zkwire.server.snapshot as snapshot_module
+
+    b = build_sample()
+    b.tree.create_node("/big", b"z" * 5000, OPEN_ACL_UNSAFE, 0, -1, b.tree.last_zxid + 1, 7, [])
+    path = save_snapshot(str(tmp_path), b.tree, b.sessions, b.tree.last_zxid)
+    whole = read_snapshot(path)
+    for chunk in (1, 7, 64, 333, 4096):
+        monkeypatch.setattr(snapshot_module, "_READ_CHUNK", chunk)
+        tree, sessions, zxid = read_snapshot(path)
+        assert (sessions, zxid) == whole[1:]
+        assert_same_tree(tree, whole[0])
+
+
+def test_truncated_snapshot_is_an_error_at_every_length(tmp_path, monkeypatch):
+    import zkwire.server.snapshot as snapshot_module
+
+    monkeypatch.setattr(snapshot_module, "_READ_CHUNK", 16)
+    b = build_sample()
+    path = save_snapshot(str(tmp_path), b.tree, b.sessions, 3)
+    data = open(path, "rb").read()
+    cut = str(tmp_path / "cut")
+    for n in range(0, len(data) - 1, 3):
+        with open(cut, "wb") as f:
+            f.write(data[:n])
+        with pytest.raises(DiskFormatError):
+            read_snapshot(cut)
+
+
+def test_loaded_nodes_share_equal_stat_numbers(tmp_path):
+    # Memory: a node's czxid/mzxid/pzxid (and ctime/mtime) are usually equal;
+    # the loader keeps one int object for them, as a freshly created node has.
+    b = build_sample()
+    zxid, now_ms = (7 << 32) + 5, 1_700_000_000_123   # far above the small-int cache
+    b.tree.create_node("/late", b"", OPEN_ACL_UNSAFE, 0, -1, zxid, now_ms, [])
+    path = save_snapshot(str(tmp_path), b.tree, b.sessions, zxid)
+    n = read_snapshot(path)[0].get("/late")
+    assert (n.czxid, n.mtime) == (zxid, now_ms)
+    assert n.mzxid is n.czxid and n.pzxid is n.czxid and n.mtime is n.ctime

@@ -363,3 +363,20 @@ def test_two_trees_same_txns_identical():
         t.apply(OpCode.closeSession, NS(paths2Delete=["/a/b"]))
         t.create("/a/s0000000003")
     assert snapshot(trees[0]) == snapshot(trees[1])
+
+
+def test_equal_acls_are_shared_and_leaves_share_no_children():
+    from zkwire.server.tree import NO_CHILDREN
+
+    tree = DataTree(OPEN_ACL_UNSAFE)
+    acl = lambda: ((31, "digest", "u:" + "x" * 3),)  # noqa: E731 - a fresh tuple each call
+    tree.create_node("/a", b"", acl(), 0, -1, 1, 0, [])
+    tree.create_node("/b", b"", acl(), 0, -1, 2, 0, [])
+    assert tree.get("/a").acl is tree.get("/b").acl
+    tree.set_acl("/a", acl(), 1)
+    assert tree.get("/a").acl is tree.get("/b").acl
+    assert tree.get("/a").children is NO_CHILDREN
+    tree.create_node("/a/c", b"", acl(), 0, -1, 3, 0, [])
+    assert list(tree.get("/a").children) == ["c"]
+    tree.delete_node("/a/c", 4, [])
+    assert tree.get("/a").children is NO_CHILDREN and tree.get("/a").stat()[9] == 0
