@@ -116,6 +116,17 @@ class _Pending:
         self.start_ms = start_ms
 
 
+def _account(o, latency) -> None:
+    """Latency figures of a connection or the server (cons/stat/mntr)."""
+    if latency > o.max_latency_ms:
+        o.max_latency_ms = latency
+    low = o.min_latency_ms
+    if low is None or latency < low:
+        o.min_latency_ms = latency
+    o.total_latency_ms += latency
+    o.latency_count += 1
+
+
 class ServerStats:
     def __init__(self):
         self.packets_received = 0
@@ -306,14 +317,8 @@ class ServerCore:
         latency = now_ms - start_ms
         conn.last_latency_ms = latency
         conn.last_response_ms = now_ms
-        st = self.stats
-        for o in (conn, st):
-            if o.min_latency_ms is None or latency < o.min_latency_ms:
-                o.min_latency_ms = latency
-            if latency > o.max_latency_ms:
-                o.max_latency_ms = latency
-            o.total_latency_ms += latency
-            o.latency_count += 1
+        _account(conn, latency)
+        _account(self.stats, latency)
         self._emit(conn, ("reply", xid, zxid, err, op, body))
 
     def _check(self, node, perm, conn):
@@ -452,18 +457,25 @@ class ServerCore:
     # --- commits ---------------------------------------------------------------------
     def commit(self, batch, now_ms: int) -> None:
         """Apply committed txns in order and answer their origins."""
+        apply = self.tree.apply
+        committed = self.prep.committed
+        watches = self.watches
+        data_watched = watches.data.by_path
+        child_watched = watches.child.by_path
+        inflight = self.inflight
         for hdr, txn in batch:
-            rc = self.tree.apply(hdr, txn)
-            self.prep.committed(hdr.zxid)
+            rc = apply(hdr, txn)
+            committed(hdr.zxid)
             t = hdr.type
             if t == OpCode.createSession:
                 self.sessions.add(hdr.clientId, txn.timeOut, now_ms)
             elif t == OpCode.closeSession:
                 self.sessions.remove(hdr.clientId)
             for etype, path in rc.triggers:
-                for w in self.watches.trigger(etype, path):
-                    self._emit(w, ("event", hdr.zxid, etype, KeeperState.SyncConnected, path))
-            origin = self.inflight.pop(hdr.zxid, None)
+                if path in data_watched or path in child_watched:
+                    for w in watches.trigger(etype, path):
+                        self._emit(w, ("event", hdr.zxid, etype, KeeperState.SyncConnected, path))
+            origin = inflight.pop(hdr.zxid, None)
             if origin is not None:
                 # Answer now, before the next txn is applied: reads queued behind
                 # this write must see the tree exactly as it stands after it.

@@ -16,8 +16,9 @@ a dict of child names), so walking it finds nothing.  The policy:
   collections never walk;
 * after each automatic full collection, freeze again, so each long-lived
   object is walked by a full collection about once, not once per 25% growth;
-* when the frozen set has doubled since the last deep collection, unfreeze,
-  collect everything and freeze again: a cycle that became garbage after its
+* when the frozen set has doubled since the last deep collection (counted
+  every half minute: counting walks it), unfreeze, collect everything and
+  freeze again: a cycle that became garbage after its
   objects were frozen is reclaimed then.  Doubling makes that cost constant
   per object.
 
@@ -35,6 +36,9 @@ import logging
 
 log = logging.getLogger("zkwire.server.gc")
 
+#: How often (in calls of check) the frozen set is counted.
+COUNT_EVERY_CHECKS = 30
+
 
 class GcPolicy:
     def __init__(self, gc_module=gc):
@@ -42,6 +46,7 @@ class GcPolicy:
         self.enabled = hasattr(gc_module, "freeze") and hasattr(gc_module, "get_stats")
         self._full_collections = 0
         self._frozen_after_deep = 0
+        self._checks = 0
         self.deep_collections = 0
 
     def start(self) -> None:
@@ -55,13 +60,16 @@ class GcPolicy:
         if not self.enabled:
             return
         g = self.gc
+        self._checks += 1
         n = g.get_stats()[2]["collections"]
-        if n == self._full_collections:
-            return
-        self._full_collections = n
-        g.freeze()
-        if g.get_freeze_count() > 2 * self._frozen_after_deep + 100000:
-            self._deep()
+        if n != self._full_collections:
+            self._full_collections = n
+            g.freeze()
+        # Counting the frozen set walks it (a list of every object): not on
+        # every check.
+        if self._checks % COUNT_EVERY_CHECKS == 0:
+            if g.get_freeze_count() > 2 * self._frozen_after_deep + 100000:
+                self._deep()
 
     def _deep(self) -> None:
         g = self.gc

@@ -1,8 +1,6 @@
 """Path rules, as ZooKeeper's PathUtils.validatePath applies them."""
 from __future__ import annotations
 
-import re
-
 SPECIAL_PATHS = frozenset(("/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"))
 
 
@@ -22,14 +20,18 @@ def _bad_char(c: str) -> bool:
     )
 
 
-# Most real paths are plain ASCII names: accept those without the slow scan.
-_PLAIN = re.compile(r"(?:/[A-Za-z0-9_\-:@+=,]+)+\Z")
-
-
 def invalid_path_reason(path) -> str | None:
     """None if ``path`` is a valid znode path, else ZooKeeper's reason."""
-    if path and _PLAIN.match(path):
+    # Most real paths are printable ASCII: accept those without the scan when
+    # nothing in them can be wrong (no empty name, no name starting with ".").
+    if (path and path[0] == "/" and path.isascii() and path.isprintable()
+            and (len(path) == 1 or (path[-1] != "/" and "//" not in path and "/." not in path))):
         return None
+    return scan_path(path)
+
+
+def scan_path(path) -> str | None:
+    """The full check, character by character, as PathUtils.validatePath."""
     if path is None:
         return "Path cannot be null"
     if not path:

@@ -43,11 +43,20 @@ class ChangeRecord:
                  "ephemeralOwner", "child_count", "acl")
 
     def duplicate(self, zxid):
-        c = ChangeRecord()
-        for f in ChangeRecord.__slots__:
-            setattr(c, f, getattr(self, f))
+        c = _new_record(ChangeRecord)
         c.zxid = zxid
+        c.path = self.path
+        c.exists = self.exists
+        c.version = self.version
+        c.cversion = self.cversion
+        c.aversion = self.aversion
+        c.ephemeralOwner = self.ephemeralOwner
+        c.child_count = self.child_count
+        c.acl = self.acl
         return c
+
+
+_new_record = object.__new__
 
 
 def _record_from_node(path, node) -> ChangeRecord:
@@ -75,7 +84,11 @@ def acl_tuples(acl) -> tuple | None:
     """Wire ACL records -> the server's (perms, scheme, id) triples."""
     if acl is None:
         return None
-    return tuple((a.perms, a.id.scheme, a.id.id) for a in acl)
+    if len(acl) == 1:
+        a = acl[0]
+        i = a.id
+        return ((a.perms, i.scheme, i.id),)
+    return tuple([(a.perms, a.id.scheme, a.id.id) for a in acl])
 
 
 class Prep:
@@ -86,6 +99,7 @@ class Prep:
         self.last_zxid = tree.last_zxid
         self.outstanding = []          # ChangeRecords in zxid order
         self.by_path = {}              # path -> newest ChangeRecord
+        self._fixed_acls = {}          # wire ACL -> fixed-up ACL (no "auth" entries)
 
     # --- zxids ---------------------------------------------------------------
     def next_zxid(self) -> int:
@@ -103,6 +117,21 @@ class Prep:
         if not c.exists:
             raise KeeperError(Err.NONODE)
         return c
+
+    def _changing(self, path, zxid) -> ChangeRecord:
+        """A record of ``path`` to change for txn ``zxid`` and then ``_add``:
+        a copy of the newest outstanding record, or a fresh one from the tree."""
+        c = self.by_path.get(path)
+        if c is None:
+            node = self.tree.nodes.get(path)
+            if node is None:
+                raise KeeperError(Err.NONODE)
+            c = _record_from_node(path, node)
+            c.zxid = zxid
+            return c
+        if not c.exists:
+            raise KeeperError(Err.NONODE)
+        return c.duplicate(zxid)
 
     def _add(self, c: ChangeRecord) -> None:
         self.outstanding.append(c)
@@ -222,22 +251,18 @@ class Prep:
         if op == OpCode.setData:
             path = req.path
             _validate(path)
-            c = self._record(path)
+            c = self._changing(path, hdr.zxid)
             self._check(c.acl, Perms.WRITE, ids)
-            version = _next_version(c.version, req.version)
-            c = c.duplicate(hdr.zxid)
-            c.version = version
+            c.version = version = _next_version(c.version, req.version)
             self._add(c)
             return Rec(path=path, data=req.data, version=version)
         if op == OpCode.setACL:
             path = req.path
             _validate(path)
             acl = self._fixup(acl_tuples(req.acl), ids)
-            c = self._record(path)
+            c = self._changing(path, hdr.zxid)
             self._check(c.acl, Perms.ADMIN, ids)
-            version = _next_version(c.aversion, req.version)
-            c = c.duplicate(hdr.zxid)
-            c.aversion = version
+            c.aversion = version = _next_version(c.aversion, req.version)
             c.acl = acl
             self._add(c)
             return Rec(path=path, acl=acl, version=version)
@@ -272,7 +297,7 @@ class Prep:
             raise KeeperError(Err.BADARGUMENTS)
         parent_path = path[:i]
         acl = self._fixup(acl_tuples(req.acl), ids)
-        parent = self._record(parent_path)
+        parent = self._changing(parent_path, hdr.zxid)
         self._check(parent.acl, Perms.CREATE, ids)
         if flags in CreateMode.SEQUENTIAL:
             path = "%s%010d" % (path, parent.cversion)
@@ -294,11 +319,10 @@ class Prep:
             owner = session_id if ephemeral else 0
             txn = Rec(path=path, data=req.data, acl=acl, ephemeral=ephemeral,
                       parentCVersion=new_cversion)
-        parent = parent.duplicate(hdr.zxid)
         parent.child_count += 1
         parent.cversion = new_cversion
         self._add(parent)
-        node = ChangeRecord()
+        node = _new_record(ChangeRecord)
         node.zxid = hdr.zxid
         node.path = path
         node.exists = True
@@ -313,16 +337,14 @@ class Prep:
         i = path.rfind("/")
         if i == -1 or "\0" in path or is_special_path(path):
             raise KeeperError(Err.BADARGUMENTS)
-        parent = self._record(path[:i])
+        parent = self._changing(path[:i], hdr.zxid)
         self._check(parent.acl, Perms.DELETE, ids)
-        c = self._record(path)
-        _next_version(c.version, req.version)
-        if c.child_count > 0:
+        gone = self._changing(path, hdr.zxid)
+        _next_version(gone.version, req.version)
+        if gone.child_count > 0:
             raise KeeperError(Err.NOTEMPTY)
-        parent = parent.duplicate(hdr.zxid)
         parent.child_count -= 1
         self._add(parent)
-        gone = c.duplicate(hdr.zxid)
         gone.exists = False
         self._add(gone)
         return Rec(path=path)
@@ -335,10 +357,20 @@ class Prep:
             raise KeeperError(Err.NOAUTH) from None
 
     def _fixup(self, acl, ids):
+        # Most creates carry one of a few ACLs: remember the checked result of
+        # those that do not depend on who asks (no "auth" entries).
+        fixed = self._fixed_acls.get(acl) if type(acl) is tuple else None
+        if fixed is not None:
+            return fixed
         try:
-            return self.auth.fixup(acl, ids)
+            fixed = self.auth.fixup(acl, ids)
         except InvalidACL:
             raise KeeperError(Err.INVALIDACL) from None
+        if type(acl) is tuple and all(scheme != "auth" for _, scheme, _ in acl):
+            if len(self._fixed_acls) >= 1024:
+                self._fixed_acls.clear()
+            self._fixed_acls[acl] = fixed
+        return fixed
 
 
 _MULTI_WRITE_OPS = frozenset((

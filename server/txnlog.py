@@ -185,6 +185,10 @@ def _w_buf(b) -> bytes:
 
 
 def _w_acl(acl) -> bytes:
+    # Creates carry one of a few ACLs: keep their encodings.
+    raw = _ACL_BYTES.get(acl) if type(acl) is tuple else None
+    if raw is not None:
+        return raw
     if acl is None:
         return _NULL
     out = [_I32.pack(len(acl))]
@@ -192,7 +196,15 @@ def _w_acl(acl) -> bytes:
         out.append(_I32.pack(perms))
         out.append(_w_str(scheme))
         out.append(_w_str(ident))
-    return b"".join(out)
+    raw = b"".join(out)
+    if type(acl) is tuple:
+        if len(_ACL_BYTES) >= 1024:
+            _ACL_BYTES.clear()
+        _ACL_BYTES[acl] = raw
+    return raw
+
+
+_ACL_BYTES = {}
 
 
 def _need(data, end, what):
@@ -773,17 +785,23 @@ class FileTxnLog:
         f = self.current
         if f is None:
             f = self.current = self._open_new(hdr.zxid)
-        record = frame_entry(encode_entry(hdr, txn, digest))
-        position = f.pos + len(f.pending)
-        new_size = padded_size(position, f.size, self.prealloc)
-        if new_size != f.size:
-            os.ftruncate(f.fd, new_size)  # zeros, like ZooKeeper's one byte at the new end
-            f.size = new_size
-        f.pending += record
-        if position + len(record) > f.size:
-            f.size = position + len(record)
+        entry = encode_entry(hdr, txn, digest)
+        pending = f.pending
+        position = f.pos + len(pending)
+        if position + 4096 >= f.size:
+            new_size = padded_size(position, f.size, self.prealloc)
+            if new_size != f.size:
+                os.ftruncate(f.fd, new_size)  # zeros, like ZooKeeper's one byte at the new end
+                f.size = new_size
+        # The entry as frame_entry lays it out, appended in place.
+        pending += _ENTRY_HEAD.pack(zlib.adler32(entry), len(entry))
+        pending += entry
+        pending += b"B"
+        end = position + len(entry) + _ENTRY_HEAD.size + 1
+        if end > f.size:
+            f.size = end
         self.unsynced += 1
-        if len(f.pending) >= _FLUSH_AT:
+        if len(pending) >= _FLUSH_AT:
             self._write(f)
 
     @staticmethod

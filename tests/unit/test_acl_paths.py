@@ -210,3 +210,13 @@ PATH_ALPHABET = st.sampled_from(["/", "/", "/", ".", "a", "Z", "0", "-", "\x00",
 @given(st.lists(PATH_ALPHABET, max_size=12).map("".join))
 def test_paths_agree_with_reference(path):
     assert (invalid_path_reason(path) is None) == (reference_reason(path) is None), repr(path)
+
+
+@settings(max_examples=2000, deadline=None, database=None)
+@given(st.lists(st.sampled_from(["/", ".", "..", "a", "Z9", "-_:", " ", "~", "\x7f", "\x00",
+                                 "\x1f", "\u00e9", "\ud7ff", "\ufff0", "\U0001f600", "x.y"]),
+                max_size=8).map("".join))
+def test_fast_path_check_agrees_with_the_full_scan(path):
+    from zkwire.server.paths import scan_path
+
+    assert invalid_path_reason(path) == scan_path(path)
