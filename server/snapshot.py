@@ -42,6 +42,7 @@ import gc
 import gzip
 import io
 import os
+import platform
 import struct
 import zlib
 from types import SimpleNamespace
@@ -261,6 +262,7 @@ def save_snapshot(data_dir: str, tree: DataTree, sessions: dict, zxid: int,
 
 # --- reading ------------------------------------------------------------------------
 _READ_CHUNK = 4 << 20
+_CPYTHON = platform.python_implementation() == "CPython"
 _new_node = object.__new__
 
 
@@ -371,10 +373,12 @@ def read_snapshot_ex(path: str) -> SimpleNamespace:
     name = os.path.basename(path)
     if name.endswith(".snappy"):
         raise DiskFormatError(path, None, "snappy-compressed snapshots are not supported")
-    # Loading makes a million objects that all live on: the cycle collector
-    # would walk the growing tree again and again and find nothing.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
+    # Loading makes a million objects that all live on: CPython's cycle
+    # collector would walk the growing tree again and again and find nothing.
+    # (PyPy's gc.disable() stops its only collector, garbage and all: not there.)
+    gc_was_enabled = gc.isenabled() and _CPYTHON
+    if gc_was_enabled:
+        gc.disable()
     try:
         if name.endswith(".gz"):
             try:

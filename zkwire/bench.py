@@ -487,7 +487,10 @@ class Server:
 
 
 def _pythons(args):
-    return [p.strip() for p in (args.zkwire_python or sys.executable).split(",") if p.strip()]
+    """The interpreters to run zkwire with, as absolute paths (the servers run
+    in directories of their own)."""
+    names = [p.strip() for p in (args.zkwire_python or sys.executable).split(",") if p.strip()]
+    return [os.path.abspath(n) if os.sep in n else (shutil.which(n) or n) for n in names]
 
 
 def compare(args, workloads) -> str:

@@ -76,12 +76,17 @@ def test_deep_collection_when_the_frozen_set_has_doubled():
     assert p.deep_collections == 2
 
 
-def test_does_nothing_without_gc_freeze():
+def test_only_collects_once_without_gc_freeze():
     class PyPyGc:
-        def collect(self):
-            raise AssertionError("must not be called")
+        collections = 0
 
-    p = GcPolicy(PyPyGc())
+        def collect(self):
+            self.collections += 1
+
+    g = PyPyGc()
+    p = GcPolicy(g)
     assert not p.enabled
     p.start()
-    p.check()
+    for _ in range(100):
+        p.check()
+    assert g.collections == 1
