@@ -14,8 +14,9 @@ a dict of child names), so walking it finds nothing.  The policy:
 * after start-up (the recovered tree loaded) collect once, then
   ``gc.freeze()``: everything alive moves to the permanent generation, which
   collections never walk;
-* after each automatic full collection, freeze again, so each long-lived
-  object is walked by a full collection about once, not once per 25% growth;
+* after each automatic full collection (a ``gc.callbacks`` hook), freeze
+  again, so each long-lived object is walked by a full collection about
+  once, not once per 25% growth;
 * when the frozen set has doubled since the last deep collection (counted
   every half minute: counting walks it), unfreeze, collect everything and
   freeze again: a cycle that became garbage after its
@@ -44,8 +45,8 @@ COUNT_EVERY_CHECKS = 30
 class GcPolicy:
     def __init__(self, gc_module=gc):
         self.gc = gc_module
-        self.enabled = hasattr(gc_module, "freeze") and hasattr(gc_module, "get_stats")
-        self._full_collections = 0
+        self.enabled = all(hasattr(gc_module, name)
+                           for name in ("freeze", "get_freeze_count", "callbacks"))
         self._frozen_after_deep = 0
         self._checks = 0
         self.deep_collections = 0
@@ -59,21 +60,28 @@ class GcPolicy:
                 collect()
             return
         self._deep()
+        self.gc.callbacks.append(self._after_collection)
+
+    def stop(self) -> None:
+        if self.enabled and self._after_collection in self.gc.callbacks:
+            self.gc.callbacks.remove(self._after_collection)
+
+    def _after_collection(self, phase, info) -> None:
+        # Right after a full collection, so the objects it just walked are not
+        # walked again by the next one (a second later is already too late
+        # under a create load: full collections of the young come often).
+        if phase == "stop" and info.get("generation") == 2:
+            self.gc.freeze()
 
     def check(self) -> None:
         """Call periodically (the server does, once a second)."""
         if not self.enabled:
             return
-        g = self.gc
         self._checks += 1
-        n = g.get_stats()[2]["collections"]
-        if n != self._full_collections:
-            self._full_collections = n
-            g.freeze()
         # Counting the frozen set walks it (a list of every object): not on
         # every check.
         if self._checks % COUNT_EVERY_CHECKS == 0:
-            if g.get_freeze_count() > 2 * self._frozen_after_deep + 100000:
+            if self.gc.get_freeze_count() > 2 * self._frozen_after_deep + 100000:
                 self._deep()
 
     def _deep(self) -> None:
@@ -82,7 +90,6 @@ class GcPolicy:
         found = g.collect()
         g.freeze()
         self._frozen_after_deep = g.get_freeze_count()
-        self._full_collections = g.get_stats()[2]["collections"]
         self.deep_collections += 1
         log.debug("full collection: %d unreachable, %d objects frozen", found,
                   self._frozen_after_deep)

@@ -82,6 +82,7 @@ def list_snapshots(data_dir: str):
 
 # --- writing ------------------------------------------------------------------------
 _NODE = struct.Struct(">qqqqqiiiqq")  # acl id + StatPersisted: what follows a node's data
+_NULL_LEN = b"\xff\xff\xff\xff"
 _CHUNK_BYTES = 1 << 20
 
 
@@ -107,8 +108,8 @@ class SnapshotCapture:
     """A snapshot taken in slices, the way ZooKeeper takes a fuzzy one.
 
     Construct it and call :meth:`step` on the thread that owns the tree (each
-    call serializes up to ``max_nodes`` nodes, depth first, every node's fields
-    and child names at one instant, like ZooKeeper's per-node lock); the tree
+    call serializes up to ``max_nodes`` nodes, parents before children, every
+    node's fields at one instant, like ZooKeeper's per-node lock); the tree
     may change between steps.  Nodes are serialized as they are copied, into
     ``spool`` (a binary file, e.g. an unnamed temporary file next to the
     snapshots; default: memory), so the copy costs no Python objects.  Once
@@ -126,27 +127,48 @@ class SnapshotCapture:
         self._spool = spool if spool is not None else io.BytesIO()
         self._buf = bytearray()
         self._tree = tree
-        self._stack = [""]
+        # The paths to visit: the tree's keys in insertion order, where every
+        # parent comes before its children (a child can only be added to a
+        # parent that exists, and a parent only deleted once childless).  The
+        # keys are the tree's own strings, so lookups need no hashing.
+        self._paths = list(tree.nodes)
+        self._next = 0
+        self._root_done = False
+        self._skipped = set()
         self.done = False
 
     def step(self, max_nodes: int = 10000) -> bool:
         """Serialize up to ``max_nodes`` more nodes; True once the walk is complete."""
-        tree_nodes = self._tree.nodes if self._tree is not None else {}
-        stack = self._stack
+        tree = self._tree
+        tree_nodes = tree.nodes if tree is not None else {}
         buf = self._buf
         acl_ids = self._acl_ids
         pack_int = _I.pack
         pack_node = _NODE.pack
-        budget = max_nodes
-        while stack and budget > 0:
-            path = stack.pop()
+        paths = self._paths
+        skipped = self._skipped
+        i = self._next
+        end = min(len(paths), i + max_nodes)
+        if not self._root_done:
+            self._root_done = True
+            root = tree_nodes.get("") or tree_nodes.get("/")
+            if root is not None:
+                self._emit_root(root)
+        while i < end:
+            path = paths[i]
+            i += 1
+            if path == "" or path == "/":
+                continue  # the root, written first under its snapshot name ""
             node = tree_nodes.get(path)
             if node is None:
-                if path != "":
-                    continue  # deleted since its parent was copied
-                node = tree_nodes.get("/")
-                if node is None:
-                    continue
+                skipped.add(path)  # deleted since the capture began
+                continue
+            if skipped and path[:path.rfind("/")] in skipped:
+                # Its parent was gone when its turn came (deleted, maybe made
+                # again since): leave it to the log replay, so every node in
+                # the file still follows its parent.
+                skipped.add(path)
+                continue
             raw = path.encode("utf-8")
             buf += pack_int(len(raw))
             buf += raw
@@ -163,21 +185,29 @@ class SnapshotCapture:
             buf += pack_node(acl_id, node.czxid, node.mzxid, node.ctime, node.mtime,
                              node.version, node.cversion, node.aversion,
                              node.ephemeralOwner, node.pzxid)
-            kids = node.children
-            if kids:
-                prefix = path + "/"
-                names = list(kids)
-                names.reverse()
-                stack.extend([prefix + name for name in names])
-            budget -= 1
-        self.node_count += max_nodes - budget
-        if len(buf) >= _CHUNK_BYTES or not stack:
+        self.node_count += i - self._next
+        self._next = i
+        finished = i >= len(paths)
+        if len(buf) >= _CHUNK_BYTES or finished:
             self._spool.write(buf)
             del buf[:]
-        if not stack:
+        if finished:
             self.done = True
             self._tree = None
+            self._paths = None
         return self.done
+
+    def _emit_root(self, node) -> None:
+        acl = node.acl
+        acl_id = self._acl_ids.get(acl) if acl is not None else OPEN_ACL_ID
+        if acl_id is None:
+            acl_id = self._acl_ids.setdefault(tuple(acl), len(self._acl_ids))
+        buf = self._buf
+        buf += _I.pack(0)  # the path ""
+        data = node.data
+        buf += _NULL_LEN if data is None else _I.pack(len(data)) + data
+        buf += _NODE.pack(acl_id, node.czxid, node.mzxid, node.ctime, node.mtime, node.version,
+                          node.cversion, node.aversion, node.ephemeralOwner, node.pzxid)
 
     def write(self, path: str, fsync: bool = True) -> str:
         """Write the captured snapshot to the file ``path``, atomically (a hidden
