@@ -24,7 +24,9 @@ from .core import (  # noqa: F401
     Int,
     JuteError,
     Long,
+    READ_ERRORS,
     Record,
     UString,
     Vector,
+    read_error,
 )

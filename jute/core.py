@@ -430,6 +430,12 @@ class Record:
             raise JuteError("bad %s: %d trailing bytes" % (self.name, len(data) - pos))
         return value
 
+    def read(self, data: bytes, offset: int):
+        """``(value, new_offset)``, unchecked: the compiled parser itself, for
+        hot callers that catch :data:`READ_ERRORS` and convert them with
+        :func:`read_error`.  ``data`` must be ``bytes``."""
+        return self._parse_at(data, offset)
+
     def parse_prefix(self, data, offset: int = 0):
         if type(data) is not bytes:
             data = bytes(data)
@@ -452,6 +458,16 @@ class Record:
         v = self.value_class(zip(self.fields, args))
         v.update(kwargs)
         return v
+
+
+#: What a compiled parser raises on bad input (JuteError, struct.error,
+#: UnicodeDecodeError: all but struct.error are ValueErrors).
+READ_ERRORS = (ValueError, struct.error, IndexError)
+
+
+def read_error(name: str, e: Exception) -> JuteError:
+    """A :data:`READ_ERRORS` exception from reading record ``name`` as JuteError."""
+    return _parse_error(name, e)
 
 
 def _parse_error(name: str, e: Exception) -> JuteError:

@@ -21,7 +21,7 @@ import struct
 
 from zkwire import records as r
 from zkwire.consts import OpCode, Xid
-from zkwire.jute import JuteError
+from zkwire.jute import READ_ERRORS, JuteError, read_error
 
 DEFAULT_MAX_BUFFER = 0xFFFFF
 
@@ -134,12 +134,19 @@ def decode_request(payload: bytes):
     rec = REQUEST_RECORDS.get(op)
     try:
         if rec is not None:
-            return xid, op, rec.parse(payload[8:])
+            value, end = rec.read(payload, 8)
+            if end != len(payload):
+                raise JuteError("%d trailing bytes" % (len(payload) - end))
+            return xid, op, value
         if op == OpCode.multi or op == OpCode.multiRead:
             return xid, op, _decode_multi(payload, 8, op)
-    except JuteError as e:
-        raise ProtocolError("opcode %d: %s" % (op, e)) from None
+    except READ_ERRORS as e:
+        what = rec.name if rec is not None else "multi"
+        raise ProtocolError("opcode %d: %s" % (op, read_error(what, e))) from None
     return xid, op, None
+
+
+_read_multi_header = r.MultiHeader.read
 
 
 def _decode_multi(payload, pos, op):
@@ -149,14 +156,14 @@ def _decode_multi(payload, pos, op):
     ops = []
     end = len(payload)
     while True:
-        h, pos = r.MultiHeader.parse_prefix(payload, pos)
+        h, pos = _read_multi_header(payload, pos)
         if h.done:
             break
-        if h.type not in allowed:
-            raise JuteError("invalid op type %d inside %s" % (h.type, "multi" if op == OpCode.multi else "multiRead"))
-        body, pos = REQUEST_RECORDS[h.type].parse_prefix(payload, pos)
         sub_op = h.type
-        if sub_op in (OpCode.create, OpCode.create2):
+        if sub_op not in allowed:
+            raise JuteError("invalid op type %d inside %s" % (sub_op, "multi" if op == OpCode.multi else "multiRead"))
+        body, pos = REQUEST_RECORDS[sub_op].read(payload, pos)
+        if sub_op == OpCode.create or sub_op == OpCode.create2:
             # As ZooKeeper 3.9's MultiOperationRecord: the create mode picks
             # the op for containers and TTL nodes.
             if body.flags == 4:
