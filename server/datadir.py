@@ -14,6 +14,8 @@ decides *when*; the Twisted edge decides *on which thread*.
   appends to.  It is ``blocking``: the edge persists batches in a worker thread.
 * ``committed(n)`` counts txns and says when a snapshot is due: after a random
   count in [snapCount/2+1, snapCount], as ZooKeeper spreads its snapshots.
+  One that comes due while the last is still being taken is skipped
+  (``skip_snapshot``), as ZooKeeper skips it.
 * ``begin_snapshot(tree, sessions)`` rolls the log (only between persists) and
   returns a :class:`~zkwire.server.snapshot.SnapshotCapture` to be stepped on
   the event loop and saved in a thread.
@@ -45,6 +47,7 @@ class DataDir:
         self._since_snapshot = 0
         self._next_snapshot_at = self._pick_threshold()
         self.snapshots_taken = 0
+        self.snapshots_skipped = 0
         self.report = None
 
     def _pick_threshold(self) -> int:
@@ -69,6 +72,14 @@ class DataDir:
     def committed(self, n: int) -> bool:
         self._since_snapshot += n
         return self._since_snapshot >= self._next_snapshot_at
+
+    def skip_snapshot(self) -> None:
+        """A snapshot came due while one is still being taken: roll the log and
+        start counting again (ZooKeeper: "Too busy to snap, skipping")."""
+        self._since_snapshot = 0
+        self._next_snapshot_at = self._pick_threshold()
+        self.log.roll()
+        self.snapshots_skipped += 1
 
     def begin_snapshot(self, tree, sessions) -> SnapshotCapture:
         self._since_snapshot = 0

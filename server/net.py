@@ -397,10 +397,18 @@ class ZooKeeperServer:
 
     # --- snapshots and retention --------------------------------------------------------------
     def _after_commit(self, batch) -> None:
-        if self.datadir.committed(len(batch)) and self._snapshot is None:
-            sessions = {sid: s.timeout_ms for sid, s in self.core.sessions.sessions.items()}
-            self._snapshot = self.datadir.begin_snapshot(self.core.tree, sessions)
-            self.reactor.callLater(0, self._snapshot_step)
+        if not self.datadir.committed(len(batch)):
+            return
+        if self._snapshot is not None:
+            # As ZooKeeper's SyncRequestProcessor: the log rolls, the count
+            # starts over, and this snapshot is skipped rather than queued
+            # behind the running one.
+            self.datadir.skip_snapshot()
+            log.warning("Too busy to snap, skipping")
+            return
+        sessions = {sid: s.timeout_ms for sid, s in self.core.sessions.sessions.items()}
+        self._snapshot = self.datadir.begin_snapshot(self.core.tree, sessions)
+        self.reactor.callLater(0, self._snapshot_step)
 
     def _snapshot_step(self) -> None:
         # Copy the tree in slices between client requests (a fuzzy snapshot, as

@@ -8,7 +8,8 @@
     zkwire bench --scale 1000000 [--data-bytes 100] [--zkwire-python python3,pypy3]
 
 Workloads: ``get``, ``set``, ``create`` (persistent sequential), ``delete`` (of
-a pool made beforehand), ``mixed`` (gets and sets, ``--read-ratio`` of gets),
+a pool made beforehand, measured from the first delete until the pool is
+gone: no warm-up), ``mixed`` (gets and sets, ``--read-ratio`` of gets),
 ``watch`` (every get leaves a watch; one connection keeps setting the watched
 nodes, notifications are counted), ``multi`` (check + setData) and ``serial``
 (one get at a time on one connection: latency).
@@ -251,7 +252,9 @@ def _worker(args, proc_index, start_at, result_q):
     while time.time() < start_at:
         time.sleep(0.001)
     now = time.perf_counter
-    measure_from = now() + args.warmup
+    # A delete run has a fixed amount of work: a fast server could finish the
+    # pool inside any warm-up, so delete measures from the first request.
+    measure_from = now() + (0.0 if args.workload == "delete" else args.warmup)
     stop_at = measure_from + args.seconds
     latencies = []
     done = events = errors = 0
@@ -591,13 +594,13 @@ def scale(args) -> str:
         rows = []
         for kind, python in kinds:
             empty = Server(kind, python)
-            time.sleep(2)
+            time.sleep(args.settle_seconds / 2)
             empty_rss = empty.memory_mb("VmRSS")
             empty.stop()
             s = Server(kind, python, data_from=data)
             try:
                 count = _node_count(s.four_letter("srvr"))
-                time.sleep(5)  # let a start-up snapshot (ZooKeeper takes one) finish
+                time.sleep(args.settle_seconds)  # ZooKeeper's start-up snapshot, JIT, GC
                 rss = s.memory_mb("VmRSS")
                 rows.append((s.label, s.start_s, rss, s.memory_mb("VmHWM"), empty_rss, count))
             finally:
@@ -649,6 +652,8 @@ def parser():
                    help="with --compare/--scale: zkwire only (ratios to the first zkwire)")
     p.add_argument("--scale", type=int, metavar="N",
                    help="start each server on a snapshot of N znodes: start time and RSS")
+    p.add_argument("--settle-seconds", type=float, default=5.0,
+                   help="with --scale: wait this long after the start before reading RSS")
     return p
 
 

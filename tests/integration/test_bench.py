@@ -115,3 +115,14 @@ def test_unknown_workload_is_refused(capsys):
     with pytest.raises(SystemExit):
         bench.parser().parse_args(["--workload", "nope"])
     assert isinstance(bench.parser().parse_args([]), argparse.Namespace)
+
+
+def test_scale_starts_zkwire_on_the_tree_and_reports_it():
+    a = bench.parser().parse_args(["--scale", "3000", "--data-bytes", "20", "--no-zookeeper",
+                                   "--settle-seconds", "0.5"])
+    text = bench.scale(a)
+    rows = [line for line in text.splitlines() if line.startswith("zkwire ")]
+    assert len(rows) == 1, text
+    assert "only" not in rows[0], text       # every znode of the snapshot was served
+    start_s, rss_mb = (float(x) for x in rows[0].split()[3:5])
+    assert start_s > 0 and rss_mb > 0

@@ -1,5 +1,6 @@
-"""server/net.py's _write_now: replies go straight to the socket only when
-nothing is queued ahead of them, so bytes never leave out of order."""
+"""server/net.py's edge logic without sockets: _write_now (replies go straight
+to the socket only when nothing is queued ahead of them, so bytes never leave
+out of order) and when background snapshots start or are skipped."""
 from __future__ import annotations
 
 from zkwire.server.net import _write_now
@@ -79,3 +80,35 @@ def test_closing_or_unknown_transports_just_write():
     p = Plain()
     _write_now(p, b"y")
     assert p.written == [b"y"]
+
+
+def test_a_snapshot_due_while_one_runs_is_skipped_not_queued():
+    """As ZooKeeper's SyncRequestProcessor ("Too busy to snap, skipping")."""
+    from twisted.internet.testing import MemoryReactorClock
+
+    from zkwire.server.core import CoreConfig
+    from zkwire.server.net import ZooKeeperServer
+
+    class StubDataDir:
+        begun = skipped = 0
+
+        def committed(self, n):
+            return True
+
+        def begin_snapshot(self, tree, sessions):
+            self.begun += 1
+            return object()
+
+        def skip_snapshot(self):
+            self.skipped += 1
+
+    srv = ZooKeeperServer(MemoryReactorClock(), CoreConfig())
+    srv.datadir = StubDataDir()
+    srv._after_commit([None])
+    assert (srv.datadir.begun, srv.datadir.skipped) == (1, 0)
+    srv._after_commit([None])
+    srv._after_commit([None])
+    assert (srv.datadir.begun, srv.datadir.skipped) == (1, 2)
+    srv._snapshot = None          # the running one finished
+    srv._after_commit([None])
+    assert srv.datadir.begun == 2
