@@ -135,6 +135,7 @@ class SnapshotCapture:
         self._next = 0
         self._root_done = False
         self._skipped = set()
+        self._last_acl = (None, OPEN_ACL_ID)
         self.done = False
 
     def step(self, max_nodes: int = 10000) -> bool:
@@ -142,11 +143,11 @@ class SnapshotCapture:
         tree = self._tree
         tree_nodes = tree.nodes if tree is not None else {}
         buf = self._buf
-        acl_ids = self._acl_ids
         pack_int = _I.pack
         pack_node = _NODE.pack
         paths = self._paths
         skipped = self._skipped
+        last_acl, last_acl_id = self._last_acl
         i = self._next
         end = min(len(paths), i + max_nodes)
         if not self._root_done:
@@ -169,22 +170,25 @@ class SnapshotCapture:
                 # the file still follows its parent.
                 skipped.add(path)
                 continue
-            raw = path.encode("utf-8")
+            acl = node.acl
+            if acl is not last_acl:
+                # Runs of nodes share one ACL object (the tree interns them):
+                # hash a tuple only when the object changes.
+                last_acl = acl
+                last_acl_id = self._acl_id(acl)
+            raw = path.encode()
             buf += pack_int(len(raw))
             buf += raw
             data = node.data
             if data is None:
-                buf += b"\xff\xff\xff\xff"
+                buf += _NULL_LEN
             else:
                 buf += pack_int(len(data))
                 buf += data
-            acl = node.acl
-            acl_id = acl_ids.get(acl) if acl is not None else OPEN_ACL_ID
-            if acl_id is None:
-                acl_id = acl_ids.setdefault(tuple(acl), len(acl_ids))
-            buf += pack_node(acl_id, node.czxid, node.mzxid, node.ctime, node.mtime,
+            buf += pack_node(last_acl_id, node.czxid, node.mzxid, node.ctime, node.mtime,
                              node.version, node.cversion, node.aversion,
                              node.ephemeralOwner, node.pzxid)
+        self._last_acl = (last_acl, last_acl_id)
         self.node_count += i - self._next
         self._next = i
         finished = i >= len(paths)
@@ -197,11 +201,17 @@ class SnapshotCapture:
             self._paths = None
         return self.done
 
+    def _acl_id(self, acl) -> int:
+        if acl is None:
+            return OPEN_ACL_ID
+        acl = tuple(acl)
+        ident = self._acl_ids.get(acl)
+        if ident is None:
+            ident = self._acl_ids[acl] = len(self._acl_ids)
+        return ident
+
     def _emit_root(self, node) -> None:
-        acl = node.acl
-        acl_id = self._acl_ids.get(acl) if acl is not None else OPEN_ACL_ID
-        if acl_id is None:
-            acl_id = self._acl_ids.setdefault(tuple(acl), len(self._acl_ids))
+        acl_id = self._acl_id(node.acl)
         buf = self._buf
         buf += _I.pack(0)  # the path ""
         data = node.data
