@@ -44,6 +44,7 @@ import io
 import os
 import platform
 import struct
+import tempfile
 import zlib
 from types import SimpleNamespace
 from typing import Dict, Tuple
@@ -188,6 +189,9 @@ class SnapshotCapture:
             buf += pack_node(last_acl_id, node.czxid, node.mzxid, node.ctime, node.mtime,
                              node.version, node.cversion, node.aversion,
                              node.ephemeralOwner, node.pzxid)
+            if not i & 1023 and len(buf) >= _CHUNK_BYTES:
+                self._spool.write(buf)
+                del buf[:]
         self._last_acl = (last_acl, last_acl_id)
         self.node_count += i - self._next
         self._next = i
@@ -286,9 +290,15 @@ def write_snapshot(path: str, tree: DataTree, sessions: dict, zxid: int = None,
     """Write ``tree`` and ``sessions`` (session id -> timeout ms; Session objects
     with ``timeout_ms`` work too) to the snapshot file ``path`` in one go,
     atomically.  ``zxid`` is informational here (the file name carries it)."""
-    capture = SnapshotCapture(tree, sessions, zxid if zxid is not None else tree.last_zxid)
-    capture.step(max_nodes=1 << 62)
-    return capture.write(path, fsync=fsync)
+    directory = os.path.dirname(os.fspath(path)) or "."
+    os.makedirs(directory, exist_ok=True)
+    capture = SnapshotCapture(tree, sessions, zxid if zxid is not None else tree.last_zxid,
+                              spool=tempfile.TemporaryFile(dir=directory))
+    try:
+        capture.step(max_nodes=1 << 62)
+        return capture.write(path, fsync=fsync)
+    finally:
+        capture.close()
 
 
 def save_snapshot(data_dir: str, tree: DataTree, sessions: dict, zxid: int,

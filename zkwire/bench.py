@@ -29,9 +29,10 @@ fresh dataDirs and fsync on, runs each workload against them in turn for
 ZooKeeper, p50/p99 and each server's peak RSS.
 
 ``--scale N`` writes one snapshot of N znodes (1000 parents of N/1000
-children, ``--data-bytes`` each), starts each server on its own copy and
-reports the time until it serves, its RSS, and RSS per znode over the same
-server started empty.
+children, ``--data-bytes`` each) and a log of ``--scale-txns`` setData txns
+after it, starts each server on its own copy (it loads the snapshot and
+replays the log) and reports the time until it serves, its RSS, and RSS per
+znode over the same server started empty.
 """
 from __future__ import annotations
 
@@ -581,6 +582,28 @@ def write_scale_snapshot(data_dir, n, data_bytes, fanout=1000) -> int:
     return parents + leaves + 1
 
 
+def write_scale_log(data_dir, txns, data_bytes, fanout=1000, seed=1):
+    """``txns`` setData txns on random leaves of the scale tree, logged after
+    its snapshot: what a start must replay."""
+    from types import SimpleNamespace as Rec
+
+    from zkwire.server.snapshot import list_snapshots
+    from zkwire.server.txnlog import FileTxnLog
+
+    zxid = list_snapshots(data_dir)[0][0]
+    rng = random.Random(seed)
+    payload = b"w" * data_bytes
+    versions = {}
+    log = FileTxnLog(data_dir, force_sync=False)
+    for _ in range(txns):
+        zxid += 1
+        path = "/scale/p%04d/n%07d" % (rng.randrange(fanout), rng.randrange(2))
+        versions[path] = v = versions.get(path, 0) + 1
+        log.append(Rec(clientId=0, cxid=0, zxid=zxid, time=1_700_000_000_000 + zxid, type=OpCode.setData),
+                   Rec(path=path, data=payload, version=v))
+    log.close()
+
+
 def scale(args) -> str:
     work = tempfile.mkdtemp(prefix="zkwire-bench-scale-")
     try:
@@ -588,6 +611,8 @@ def scale(args) -> str:
         t0 = time.perf_counter()
         made = write_scale_snapshot(data, args.scale, args.data_bytes)
         made += 4  # the root, /zookeeper, /zookeeper/quota, /zookeeper/config
+        if args.scale_txns:
+            write_scale_log(data, args.scale_txns, args.data_bytes)
         built_s = time.perf_counter() - t0
         kinds = ([] if args.no_zookeeper else [("zookeeper", None)]) + \
             [("zkwire", p) for p in _pythons(args)]
@@ -607,7 +632,8 @@ def scale(args) -> str:
                 s.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    lines = ["%d znodes of %d bytes (snapshot built in %.1f s)" % (made, args.data_bytes, built_s),
+    lines = ["%d znodes of %d bytes in a snapshot, %d setData txns after it in the log "
+             "(built in %.1f s)" % (made, args.data_bytes, args.scale_txns, built_s),
              "%-18s %9s %9s %10s %11s %12s" % ("server", "start s", "RSS MB", "peak MB",
                                                "empty MB", "B/znode")]
     for label, start_s, rss, peak, empty_rss, count in rows:
@@ -652,6 +678,8 @@ def parser():
                    help="with --compare/--scale: zkwire only (ratios to the first zkwire)")
     p.add_argument("--scale", type=int, metavar="N",
                    help="start each server on a snapshot of N znodes: start time and RSS")
+    p.add_argument("--scale-txns", type=int, default=100000,
+                   help="with --scale: setData txns in the log after the snapshot (replayed)")
     p.add_argument("--settle-seconds", type=float, default=5.0,
                    help="with --scale: wait this long after the start before reading RSS")
     return p

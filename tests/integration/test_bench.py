@@ -99,6 +99,7 @@ def test_compare_table_has_a_row_per_workload_and_server():
 
 
 def test_scale_snapshot_holds_the_asked_number_of_znodes(tmp_path):
+    from zkwire.server.recovery import recover
     from zkwire.server.snapshot import list_snapshots, read_snapshot
 
     made = bench.write_scale_snapshot(str(tmp_path), 2500, 10, fanout=7)
@@ -107,6 +108,11 @@ def test_scale_snapshot_holds_the_asked_number_of_znodes(tmp_path):
     assert made == len(under) == 2501
     assert len(tree.get("/scale").children) == 7
     assert tree.get("/scale/p0000/n0000000").data == b"v" * 10
+    bench.write_scale_log(str(tmp_path), 300, 10, fanout=7)
+    tree, _, _, report = recover(str(tmp_path))
+    assert report.txns_replayed == 300 and report.last_zxid == tree.last_zxid
+    changed = [n for n in tree.nodes.values() if n.data == b"w" * 10]
+    assert changed and sum(n.version for n in changed) == 300
 
 
 def test_unknown_workload_is_refused(capsys):
@@ -119,7 +125,7 @@ def test_unknown_workload_is_refused(capsys):
 
 def test_scale_starts_zkwire_on_the_tree_and_reports_it():
     a = bench.parser().parse_args(["--scale", "3000", "--data-bytes", "20", "--no-zookeeper",
-                                   "--settle-seconds", "0.5"])
+                                   "--scale-txns", "500", "--settle-seconds", "0.5"])
     text = bench.scale(a)
     rows = [line for line in text.splitlines() if line.startswith("zkwire ")]
     assert len(rows) == 1, text
