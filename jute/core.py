@@ -203,6 +203,19 @@ def _fixed_code(con):
     return ""
 
 
+def _length_lines(pad, target, what):
+    """Read a length into ``n``; -1 makes ``target`` None, other negatives
+    are an error; the caller's lines go under the ``else:`` that ends these."""
+    return [
+        pad + "n = _unpack_i32(data, pos)[0]",
+        pad + "pos += 4",
+        pad + "if n < 0:",
+        pad + "    if n != -1: raise JuteError('negative %s %%d' %% n)" % what,
+        pad + "    %s = None" % target,
+        pad + "else:",
+    ]
+
+
 class _Emitter:
     """Source text for one record's functions, and the names that text uses."""
 
@@ -232,12 +245,7 @@ class _Emitter:
             out.append(pad + "pos += 1")
         elif isinstance(con, (_BufferConstruct, _UStringConstruct)):
             kind = "string" if isinstance(con, _UStringConstruct) else "buffer"
-            out.append(pad + "n = _unpack_i32(data, pos)[0]")
-            out.append(pad + "pos += 4")
-            out.append(pad + "if n < 0:")
-            out.append(pad + "    if n != -1: raise JuteError('negative %s length %%d' %% n)" % what)
-            out.append(pad + "    %s = None" % target)
-            out.append(pad + "else:")
+            out.extend(_length_lines(pad, target, "%s length" % what))
             out.append(pad + "    e = pos + n")
             out.append(pad + "    if e > end: raise JuteError('truncated %s %s: %%d bytes wanted, %%d left'"
                        " %% (n, end - pos))" % (kind, what))
@@ -248,12 +256,7 @@ class _Emitter:
             out.append(pad + "    pos = e")
         elif isinstance(con, _VectorConstruct):
             item = "v%d" % indent
-            out.append(pad + "n = _unpack_i32(data, pos)[0]")
-            out.append(pad + "pos += 4")
-            out.append(pad + "if n < 0:")
-            out.append(pad + "    if n != -1: raise JuteError('negative vector length %%d in %s' %% n)" % what)
-            out.append(pad + "    %s = None" % target)
-            out.append(pad + "else:")
+            out.extend(_length_lines(pad, target, "vector length in %s" % what))
             out.append(pad + "    %s = []" % target)
             # range(n) is evaluated once, so nested fields may reuse `n`.
             out.append(pad + "    for _ in range(n):")

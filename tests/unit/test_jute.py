@@ -356,8 +356,10 @@ def test_fuzz_mutated_encodings(data):
 
 # --- the compiled code against construct's own reading of the same schema ----------------
 
-def _fields_of(con, value):
-    """A construct parse result as plain dicts/lists, for comparing with ours."""
+def _plain(con, value, records=dict):
+    """A parsed value as plain lists and, for each record, ``records``: dicts
+    (to compare construct's Containers with ours) or tuples in field order
+    (what Record.pack takes)."""
     from construct import Renamed, Struct
 
     if isinstance(con, Renamed):
@@ -365,25 +367,19 @@ def _fields_of(con, value):
     if value is None:
         return None
     if isinstance(con, Struct):
-        return {sc.name: _fields_of(sc.subcon, value[sc.name]) for sc in con.subcons}
+        fields = [(sc.name, _plain(sc.subcon, value[sc.name], records)) for sc in con.subcons]
+        return dict(fields) if records is dict else tuple(v for _, v in fields)
     if isinstance(con, _VectorConstruct):
-        return [_fields_of(con.subcon, v) for v in value]
+        return [_plain(con.subcon, v, records) for v in value]
     return value
+
+
+def _fields_of(con, value):
+    return _plain(con, value, dict)
 
 
 def _positional(con, value):
-    """A dict value as Record.pack takes it: nested records as tuples in field order."""
-    from construct import Renamed, Struct
-
-    if isinstance(con, Renamed):
-        con = con.subcon
-    if value is None:
-        return None
-    if isinstance(con, Struct):
-        return tuple(_positional(sc.subcon, value[sc.name]) for sc in con.subcons)
-    if isinstance(con, _VectorConstruct):
-        return [_positional(con.subcon, v) for v in value]
-    return value
+    return _plain(con, value, tuple)
 
 
 @pytest.mark.parametrize("rec", ALL_RECORDS + [NESTED], ids=lambda rec: rec.name)
