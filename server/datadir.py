@@ -25,10 +25,9 @@ from __future__ import annotations
 import logging
 import os
 import random
-import tempfile
 
 from .recovery import purge, recover
-from .snapshot import SnapshotCapture, save_snapshot
+from .snapshot import SnapshotCapture, save_snapshot, spool_in
 from .txnlog import FileTxnLog, version_dir
 
 log = logging.getLogger("zkwire.server.datadir")
@@ -85,12 +84,8 @@ class DataDir:
         self._since_snapshot = 0
         self._next_snapshot_at = self._pick_threshold()
         self.log.roll()
-        # The serialized nodes wait in an unnamed file beside the snapshots,
-        # not in memory: a snapshot of a big tree costs no RSS.
-        directory = version_dir(self.data_dir)
-        os.makedirs(directory, exist_ok=True)
         return SnapshotCapture(tree, sessions, tree.last_zxid,
-                               spool=tempfile.TemporaryFile(dir=directory))
+                               spool=spool_in(version_dir(self.data_dir)))
 
     def save(self, capture: SnapshotCapture) -> str:
         try:

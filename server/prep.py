@@ -121,16 +121,10 @@ class Prep:
     def _changing(self, path, zxid) -> ChangeRecord:
         """A record of ``path`` to change for txn ``zxid`` and then ``_add``:
         a copy of the newest outstanding record, or a fresh one from the tree."""
-        c = self.by_path.get(path)
-        if c is None:
-            node = self.tree.nodes.get(path)
-            if node is None:
-                raise KeeperError(Err.NONODE)
-            c = _record_from_node(path, node)
+        c = self._record(path)
+        if c.zxid == -1:  # fresh from the tree, nobody else holds it
             c.zxid = zxid
             return c
-        if not c.exists:
-            raise KeeperError(Err.NONODE)
         return c.duplicate(zxid)
 
     def _add(self, c: ChangeRecord) -> None:

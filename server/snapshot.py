@@ -131,10 +131,11 @@ class SnapshotCapture:
         # The paths to visit: the tree's keys in insertion order, where every
         # parent comes before its children (a child can only be added to a
         # parent that exists, and a parent only deleted once childless).  The
-        # keys are the tree's own strings, so lookups need no hashing.
+        # keys are the tree's own strings, so lookups need no hashing.  The
+        # root's own key "" comes before all others but its alias "/" (see
+        # DataTree), so the root is written first, under "" as ZooKeeper's is.
         self._paths = list(tree.nodes)
         self._next = 0
-        self._root_done = False
         self._skipped = set()
         self._last_acl = (None, OPEN_ACL_ID)
         self.done = False
@@ -151,16 +152,11 @@ class SnapshotCapture:
         last_acl, last_acl_id = self._last_acl
         i = self._next
         end = min(len(paths), i + max_nodes)
-        if not self._root_done:
-            self._root_done = True
-            root = tree_nodes.get("") or tree_nodes.get("/")
-            if root is not None:
-                self._emit_root(root)
         while i < end:
             path = paths[i]
             i += 1
-            if path == "" or path == "/":
-                continue  # the root, written first under its snapshot name ""
+            if path == "/":
+                continue  # the root's alias: the root is written as ""
             node = tree_nodes.get(path)
             if node is None:
                 skipped.add(path)  # deleted since the capture began
@@ -213,15 +209,6 @@ class SnapshotCapture:
         if ident is None:
             ident = self._acl_ids[acl] = len(self._acl_ids)
         return ident
-
-    def _emit_root(self, node) -> None:
-        acl_id = self._acl_id(node.acl)
-        buf = self._buf
-        buf += _I.pack(0)  # the path ""
-        data = node.data
-        buf += _NULL_LEN if data is None else _I.pack(len(data)) + data
-        buf += _NODE.pack(acl_id, node.czxid, node.mzxid, node.ctime, node.mtime, node.version,
-                          node.cversion, node.aversion, node.ephemeralOwner, node.pzxid)
 
     def write(self, path: str, fsync: bool = True) -> str:
         """Write the captured snapshot to the file ``path``, atomically (a hidden
@@ -285,15 +272,20 @@ class SnapshotCapture:
         f.write(chunk + _Q.pack(adler) + _SEAL_TAIL)
 
 
+def spool_in(directory: str):
+    """An unnamed temporary file in ``directory`` for a capture's serialized
+    nodes: a snapshot of a big tree costs disk, not RSS, while it is taken."""
+    os.makedirs(directory, exist_ok=True)
+    return tempfile.TemporaryFile(dir=directory)
+
+
 def write_snapshot(path: str, tree: DataTree, sessions: dict, zxid: int = None,
                    fsync: bool = True) -> str:
     """Write ``tree`` and ``sessions`` (session id -> timeout ms; Session objects
     with ``timeout_ms`` work too) to the snapshot file ``path`` in one go,
     atomically.  ``zxid`` is informational here (the file name carries it)."""
-    directory = os.path.dirname(os.fspath(path)) or "."
-    os.makedirs(directory, exist_ok=True)
     capture = SnapshotCapture(tree, sessions, zxid if zxid is not None else tree.last_zxid,
-                              spool=tempfile.TemporaryFile(dir=directory))
+                              spool=spool_in(os.path.dirname(os.fspath(path)) or "."))
     try:
         capture.step(max_nodes=1 << 62)
         return capture.write(path, fsync=fsync)

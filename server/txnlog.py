@@ -439,9 +439,17 @@ def decode_entry(data: bytes):
     return hdr, txn, _decode_digest(data, end)
 
 
+def append_frame(buf: bytearray, entry: bytes) -> None:
+    """Append one entry as it sits in a log file: checksum, length, bytes, 'B'."""
+    buf += _ENTRY_HEAD.pack(zlib.adler32(entry), len(entry))
+    buf += entry
+    buf += b"B"
+
+
 def frame_entry(entry: bytes) -> bytes:
-    """One entry as it sits in a log file: checksum, length, bytes, 'B'."""
-    return _ENTRY_HEAD.pack(zlib.adler32(entry), len(entry)) + entry + b"B"
+    buf = bytearray()
+    append_frame(buf, entry)
+    return bytes(buf)
 
 
 def file_header(magic: int, dbid: int) -> bytes:
@@ -793,10 +801,7 @@ class FileTxnLog:
             if new_size != f.size:
                 os.ftruncate(f.fd, new_size)  # zeros, like ZooKeeper's one byte at the new end
                 f.size = new_size
-        # The entry as frame_entry lays it out, appended in place.
-        pending += _ENTRY_HEAD.pack(zlib.adler32(entry), len(entry))
-        pending += entry
-        pending += b"B"
+        append_frame(pending, entry)
         end = position + len(entry) + _ENTRY_HEAD.size + 1
         if end > f.size:
             f.size = end

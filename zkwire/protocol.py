@@ -242,10 +242,6 @@ def stat_value(stat: tuple):
     return dict(zip(_STAT_FIELDS, stat))
 
 
-def acl_value(acl):
-    return [dict(perms=p, id=dict(scheme=s, id=i)) for p, s, i in acl]
-
-
 def encode_connect(timeout_ms, session_id, passwd, read_only, with_read_only_byte) -> bytes:
     if with_read_only_byte:
         return frame(r.ConnectResponseRO.pack(0, timeout_ms, session_id, passwd, read_only))
