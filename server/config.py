@@ -9,8 +9,16 @@ ZooKeeper's QuorumPeerConfig where they apply:
   ``zookeeper.<key>`` (that is what ZooKeeper does with it).
 * Keys we do not know at all (ssl.*, serverCnxnFactory, metricsProvider...)
   produce one warning line each and are otherwise ignored.
+* Keys we know but do not act on (yet) are a warning each, saying why
+  (:data:`NO_EFFECT`); keys that only an ensemble reads are accepted silently
+  on a standalone server, as ZooKeeper accepts them.
 * A value that does not parse is a :class:`ConfigError` naming the key and the
   line: the caller prints it as one line and exits non-zero.
+* Security settings never fail open (:func:`_check_security`): a setting that
+  asks for more security than zkwire can give refuses to start; one that asks
+  for less is read exactly as ZooKeeper reads it (``skipACL`` only for the
+  exact value ``yes``).  ``server.N`` lines (an ensemble) refuse to start
+  until zkwire can replicate: starting them standalone would split the data.
 """
 from __future__ import annotations
 
@@ -40,6 +48,15 @@ def _list(v):
     return tuple(x.strip() for x in v.split(",") if x.strip())
 
 
+def _java_yes(v):
+    """``System.getProperty(key, "no").equals("yes")``: anything else is no."""
+    return v.strip() == "yes"
+
+
+def _lower_list(v):
+    return tuple(x.strip().lower() for x in v.split(",") if x.strip())
+
+
 # zoo.cfg key -> (attribute, parser)
 CFG_KEYS = {
     "tickTime": ("tick_ms", _int),
@@ -65,7 +82,10 @@ CFG_KEYS = {
     "admin.serverPort": ("admin_server_port", _int),
     "admin.serverAddress": ("admin_server_address", _str),
     "jute.maxbuffer": ("max_buffer", _int),
-    "skipACL": ("skip_acl", _bool),
+    "skipACL": ("skip_acl", _java_yes),
+    "secureClientPort": ("secure_client_port", _int),
+    "secureClientPortAddress": ("secure_client_port_address", _str),
+    "sslQuorum": ("ssl_quorum", _bool),
     "extendedTypesEnabled": ("extended_types", _bool),
     "clientPortListenBacklog": ("listen_backlog", _int),
     "electionAlg": ("election_alg", _int),
@@ -84,7 +104,15 @@ PROP_KEYS = {
     "zookeeper.extendedTypesEnabled": ("extended_types", _bool),
     "zookeeper.emulate353TTLNodes": ("emulate_353_ttl", _bool),
     "zookeeper.DigestAuthenticationProvider.superDigest": ("super_digest", _str),
-    "zookeeper.skipACL": ("skip_acl", _bool),
+    "zookeeper.skipACL": ("skip_acl", _java_yes),
+    "zookeeper.nio.sessionlessCnxnTimeout": ("sessionless_timeout_ms", _int),
+    "zookeeper.enforce.auth.enabled": ("enforce_auth", _bool),
+    "zookeeper.enforce.auth.schemes": ("enforce_auth_schemes", _lower_list),
+    "zookeeper.sessionRequireClientSASLAuth": ("require_sasl", _bool),
+    "zookeeper.allowSaslFailedClients": ("allow_sasl_failed", _bool),
+    "zookeeper.authProvider": ("auth_provider", _str),
+    "zookeeper.serverCnxnFactory": ("cnxn_factory", _str),
+    "zookeeper.localSessionsEnabled": ("local_sessions_enabled", _bool),
     "zookeeper.4lw.commands.whitelist": ("four_letter_whitelist", _list),
     "zookeeper.snapCount": ("snap_count", _int),
     "zookeeper.preAllocSize": ("prealloc_kb", _int),
@@ -123,18 +151,63 @@ class Settings:
         self.snap_retain_count = 3
         self.purge_interval_h = 0
         self.servers = {}
+        self.server_lines = None     # where the first server.N line is
+        self.max_cnxns = 0
+        self.global_outstanding_limit = 1000
+        self.listen_backlog = -1
+        self.sessionless_timeout_ms = 10000
+        self.reconfig_enabled = False
+        self.secure_client_port = None
+        self.enforce_auth = False
+        self.enforce_auth_schemes = ()
+        self.require_sasl = False
+        self.standalone_enabled = True
+        self.dynamic_config_file = None
         self.warnings = []
+        #: Keys set by the file, a property or an override (for _check).
+        self.given = set()
 
     def as_dict(self):
         return {k: v for k, v in vars(self).items() if k != "warnings"}
 
 
+#: Known keys that zkwire does not act on yet: key -> (when it matters, why).
+#: ``when`` is a predicate on the parsed value: only then is there a warning
+#: (so ``admin.enableServer=false`` or ``digest.enabled=false`` is silent).
+NO_EFFECT = {
+    "admin_enable_server": (lambda v: v, "zkwire has no AdminServer yet"),
+    "admin_server_port": (lambda v: True, "zkwire has no AdminServer yet"),
+    "admin_server_address": (lambda v: True, "zkwire has no AdminServer yet"),
+    "local_sessions_enabled": (lambda v: v, "zkwire has no local sessions: every session is global"),
+    "local_sessions_upgrading_enabled": (lambda v: v, "zkwire has no local sessions"),
+    "emulate_353_ttl": (lambda v: v, "zkwire does not emulate 3.5.3 TTL nodes"),
+    "container_check_interval_ms": (lambda v: True, "zkwire does not reap containers or TTL nodes yet"),
+    "close_session_txn": (lambda v: not v, "zkwire always logs closeSession with its ephemerals"),
+    "digest_enabled": (lambda v: v, "zkwire neither writes nor checks txn digests"),
+    "cnxn_factory": (lambda v: True, "zkwire has its own connection handling"),
+    "allow_sasl_failed": (lambda v: True, "zkwire has no SASL yet"),
+    "auth_provider": (lambda v: True, "zkwire has no pluggable auth providers"),
+    "secure_client_port": (lambda v: True, "zkwire has no TLS yet: the secure port is not opened"),
+    "secure_client_port_address": (lambda v: True, "zkwire has no TLS yet"),
+    "ssl_quorum": (lambda v: v, "zkwire has no quorum TLS yet"),
+}
+
+
 def _apply(settings, table, key, value, where):
     attr, parse = table[key]
     try:
-        setattr(settings, attr, parse(value))
+        parsed = parse(value)
     except ValueError as e:
         raise ConfigError("%s: invalid value %r for %s (%s)" % (where, value.strip(), key, e)) from None
+    setattr(settings, attr, parsed)
+    settings.given.add(attr)
+    rule = NO_EFFECT.get(attr)
+    if rule is not None and rule[0](parsed):
+        settings.warnings.append("%s: %s has no effect: %s" % (where, key, rule[1]))
+    if attr == "skip_acl" and not parsed and value.strip().lower() in ("true", "yes", "1"):
+        settings.warnings.append(
+            "%s: %s=%s does not turn ACL checks off: ZooKeeper skips them only for the "
+            "exact value \"yes\"" % (where, key, value.strip()))
 
 
 def load(cfg_path=None, props=None, overrides=None) -> Settings:
@@ -156,7 +229,12 @@ def load(cfg_path=None, props=None, overrides=None) -> Settings:
                 raise ConfigError("%s: expected key=value, got %r" % (where, text))
             key, value = text.split("=", 1)
             key = key.strip()
-            if key in CFG_KEYS:
+            if key.startswith("authProvider."):
+                # ZooKeeper loads a class per authProvider.N line; zkwire has
+                # digest and ip built in and cannot load others.
+                s.warnings.append("%s: %s=%s has no effect: zkwire has no pluggable auth "
+                                  "providers (digest and ip are built in)" % (where, key, value.strip()))
+            elif key in CFG_KEYS:
                 _apply(s, CFG_KEYS, key, value, where)
             elif key.startswith("server.") or key.startswith("group.") or key.startswith("weight."):
                 # Ensemble membership: accepted now, used once replication lands.
@@ -166,6 +244,7 @@ def load(cfg_path=None, props=None, overrides=None) -> Settings:
                     raise ConfigError("%s: invalid server id in %s" % (where, key)) from None
                 if key.startswith("server."):
                     s.servers[sid] = value.strip()
+                    s.server_lines = s.server_lines or where
             elif "zookeeper." + key in PROP_KEYS:
                 _apply(s, PROP_KEYS, "zookeeper." + key, value, where)
             else:
@@ -180,7 +259,9 @@ def load(cfg_path=None, props=None, overrides=None) -> Settings:
     for attr, value in (overrides or {}).items():
         if value is not None:
             setattr(s, attr, value)
+            s.given.add(attr)
     _check(s)
+    _check_security(s)
     return s
 
 
@@ -200,3 +281,44 @@ def _check(s):
                           % (s.min_session_timeout_ms, s.max_session_timeout_ms))
     if s.data_log_dir is None:
         s.data_log_dir = s.data_dir
+    if s.servers:
+        raise ConfigError("%s: server.N lines configure an ensemble, and zkwire cannot replicate "
+                          "yet; remove them to run one standalone server"
+                          % s.server_lines)
+    if s.dynamic_config_file:
+        raise ConfigError("dynamicConfigFile=%s configures an ensemble, and zkwire cannot "
+                          "replicate yet" % s.dynamic_config_file)
+    if not s.standalone_enabled:
+        raise ConfigError("standaloneEnabled=false asks for a quorum, and zkwire cannot "
+                          "replicate yet")
+
+
+#: Schemes a connection can authenticate with in zkwire.
+AUTH_SCHEMES = ("digest", "ip")
+
+
+def _check_security(s):
+    """Refuse what would serve less securely than the configuration asks."""
+    if s.secure_client_port is not None and "client_port" not in s.given:
+        # ZooKeeper opens no plaintext port then; serving 2181 in the clear
+        # would be exactly what the operator ruled out.
+        raise ConfigError("secureClientPort=%d without clientPort asks for TLS only, and zkwire "
+                          "has no TLS yet; refusing to serve in plaintext" % s.secure_client_port)
+    if s.require_sasl:
+        raise ConfigError("sessionRequireClientSASLAuth=true requires SASL, which zkwire does "
+                          "not have yet; refusing to start")
+    if s.enforce_auth:
+        schemes = s.enforce_auth_schemes
+        if not schemes:
+            # ZooKeeper refuses this too: enforcement needs a scheme list.
+            raise ConfigError("zookeeper.enforce.auth.enabled=true needs "
+                              "zookeeper.enforce.auth.schemes")
+        unknown = [x for x in schemes if x not in AUTH_SCHEMES]
+        if unknown and len(unknown) == len(schemes):
+            raise ConfigError("zookeeper.enforce.auth.schemes=%s: zkwire cannot authenticate "
+                              "clients with %s, so no client could use the server; refusing "
+                              "to start" % (",".join(schemes), ",".join(unknown)))
+        if unknown:
+            s.warnings.append("zookeeper.enforce.auth.schemes: zkwire cannot authenticate with "
+                              "%s; only %s count" % (",".join(unknown), ",".join(
+                                  x for x in schemes if x not in unknown)))

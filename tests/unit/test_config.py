@@ -96,14 +96,99 @@ def test_unknown_keys_warn_once_each(tmp_path):
         assert "line %d" % line in w
 
 
-def test_server_lines_accepted(tmp_path):
+def test_server_lines_refuse_to_start_standalone(tmp_path):
+    # An ensemble's zoo.cfg started as independent standalone servers would
+    # split the data; until zkwire replicates, it must not start at all.
     cfg = write_cfg(tmp_path, "tickTime=500\n"
                               "server.1=127.0.0.1:2888:3888\n"
                               "server.2=127.0.0.1:2889:3889;2182\n"
                               "group.1=1:2\nweight.1=1\n")
-    s = load(cfg)
-    assert s.servers == {1: "127.0.0.1:2888:3888", 2: "127.0.0.1:2889:3889;2182"}
+    with pytest.raises(ConfigError) as info:
+        load(cfg)
+    assert "line 2" in str(info.value) and "server.N" in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["dynamicConfigFile=/etc/zk/zoo.cfg.dynamic\n",
+                                  "standaloneEnabled=false\n"])
+def test_other_ensemble_settings_refuse_to_start(tmp_path, text):
+    with pytest.raises(ConfigError):
+        load(write_cfg(tmp_path, text))
+
+
+def test_ensemble_only_keys_are_accepted_silently_standalone(tmp_path):
+    # ZooKeeper's standalone server reads and ignores them too.
+    s = load(write_cfg(tmp_path, "initLimit=10\nsyncLimit=5\nelectionAlg=3\n"
+                                 "peerType=participant\nquorumListenOnAllIPs=false\n"))
     assert s.warnings == []
+
+
+@pytest.mark.parametrize("line, key", [
+    ("admin.enableServer=true", "admin.enableServer"),
+    ("admin.serverPort=8080", "admin.serverPort"),
+    ("localSessionsEnabled=true", "localSessionsEnabled"),
+    ("-Dznode.container.checkIntervalMs=1000", "znode.container.checkIntervalMs"),
+    ("closeSessionTxn.enabled=false", "closeSessionTxn.enabled"),
+    ("digest.enabled=true", "digest.enabled"),
+    ("authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+     "authProvider.1"),
+    ("clientPort=2181\nsecureClientPort=2281", "secureClientPort"),
+])
+def test_known_keys_without_effect_warn(tmp_path, line, key):
+    if line.startswith("-D"):
+        name, value = line[2:].split("=")
+        s = load(None, {name: value})
+    else:
+        s = load(write_cfg(tmp_path, line + "\n"))
+    [w] = [w for w in s.warnings if key in w]
+    assert "no effect" in w
+
+
+def test_implemented_limits_are_read(tmp_path):
+    s = load(write_cfg(tmp_path, "maxCnxns=12\nglobalOutstandingLimit=77\n"
+                                 "clientPortListenBacklog=9\n"),
+             {"zookeeper.nio.sessionlessCnxnTimeout": "1500"})
+    assert (s.max_cnxns, s.global_outstanding_limit, s.listen_backlog,
+            s.sessionless_timeout_ms) == (12, 77, 9, 1500)
+    assert s.warnings == []
+
+
+@pytest.mark.parametrize("value, skipped", [("yes", True), ("true", False), ("YES", False),
+                                            ("no", False), ("1", False)])
+def test_skip_acl_only_for_the_exact_value_yes(tmp_path, value, skipped):
+    # ZooKeeperServer: System.getProperty("zookeeper.skipACL", "no").equals("yes")
+    # (tests/facts/hardening.md); anything else leaves ACL checks on.
+    for s in (load(write_cfg(tmp_path, "skipACL=%s\n" % value)),
+              load(None, {"zookeeper.skipACL": value})):
+        assert s.skip_acl is skipped
+        warned = [w for w in s.warnings if "skipACL" in w]
+        assert bool(warned) == (value in ("true", "YES", "1")), s.warnings
+
+
+def test_secure_client_port_alone_refuses_plaintext(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load(write_cfg(tmp_path, "secureClientPort=2281\n"))
+    assert "secureClientPort" in str(info.value)
+    # the command line's --port names a plaintext port explicitly
+    s = load(write_cfg(tmp_path, "secureClientPort=2281\n"), None, {"client_port": 2181})
+    assert s.client_port == 2181
+
+
+def test_sasl_required_refuses_to_start():
+    with pytest.raises(ConfigError) as info:
+        load(None, {"zookeeper.sessionRequireClientSASLAuth": "true"})
+    assert "sessionRequireClientSASLAuth" in str(info.value)
+
+
+def test_enforce_auth_needs_schemes_we_have():
+    with pytest.raises(ConfigError):
+        load(None, {"zookeeper.enforce.auth.enabled": "true"})
+    with pytest.raises(ConfigError):
+        load(None, {"zookeeper.enforce.auth.enabled": "true",
+                    "zookeeper.enforce.auth.schemes": "sasl"})
+    s = load(None, {"zookeeper.enforce.auth.enabled": "true",
+                    "zookeeper.enforce.auth.schemes": "sasl,Digest"})
+    assert s.enforce_auth and s.enforce_auth_schemes == ("sasl", "digest")
+    assert any("sasl" in w for w in s.warnings)
 
 
 @pytest.mark.parametrize("line", ["tickTime=abc", "clientPort=", "maxClientCnxns=1.5",
@@ -186,10 +271,10 @@ ENV = dict(os.environ, PYTHONUNBUFFERED="1")
 class Serve:
     """``python -m zkwire serve ...`` with stderr collected line by line."""
 
-    def __init__(self, args, cwd):
+    def __init__(self, args, cwd, env=None, preexec_fn=None):
         self.proc = subprocess.Popen([sys.executable, "-m", "zkwire", "serve"] + args,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
-                                     env=ENV, text=True)
+                                     env=env or ENV, text=True, preexec_fn=preexec_fn)
         self.lines = queue.Queue()
         self.all = []
         threading.Thread(target=self._pump, daemon=True).start()
