@@ -22,7 +22,15 @@ The request path is one-way::
 
 So replies leave in request order, a read never overtakes the same session's
 write, and a watch event always leaves before any reply that could show the
-change.  Outbox entries are plain tuples; the codec turns them into frames:
+change.
+
+Output is bounded per connection: ``conn.out_bytes`` estimates what the outbox
+holds since the edge last took it.  Past ``max_output_bytes_per_conn`` (or
+while the edge says the socket is backed up: ``conn.hold``) reads are queued
+instead of answered, so one callback never builds more than about that many
+bytes of replies; the edge writes the outbox out and calls ``resume(conn)``.
+``outstanding`` counts the requests waiting in all queues, for the edge's
+globalOutstandingLimit.  Outbox entries are plain tuples; the codec turns them into frames:
 
     ("connect", timeout_ms, session_id, passwd, read_only)
     ("reply", xid, zxid, err, op, body)
@@ -52,7 +60,7 @@ EXPIRED_PASSWD = b"\0" * 16
 class CoreConfig:
     def __init__(self, tick_ms=2000, min_session_timeout_ms=None, max_session_timeout_ms=None,
                  server_id=1, extended_types=False, super_digest=None, skip_acl=False,
-                 max_outstanding_per_conn=1000):
+                 max_outstanding_per_conn=1000, max_output_bytes_per_conn=1 << 20):
         self.tick_ms = tick_ms
         self.min_session_timeout_ms = min_session_timeout_ms or 2 * tick_ms
         self.max_session_timeout_ms = max_session_timeout_ms or 20 * tick_ms
@@ -61,13 +69,16 @@ class CoreConfig:
         self.super_digest = super_digest
         self.skip_acl = skip_acl
         self.max_outstanding_per_conn = max_outstanding_per_conn
+        #: Replies built for one connection before its reads wait for the
+        #: edge to write them out (see the module docstring).
+        self.max_output_bytes_per_conn = max_output_bytes_per_conn
 
 
 class Conn:
     """A client connection as the core sees it (the edge keeps the transport)."""
 
     __slots__ = ("cid", "peer", "peer_ip", "session_id", "timeout_ms", "ids", "queue",
-                 "outbox", "closed", "established", "early", "dirty", "read_only_field",
+                 "outbox", "closed", "established", "early", "dirty", "read_only_field", "out_bytes", "hold",
                  "received", "sent", "last_zxid", "last_op", "last_cxid", "last_latency_ms", "created_ms",
                  "last_response_ms", "min_latency_ms", "max_latency_ms", "total_latency_ms",
                  "latency_count")
@@ -86,6 +97,8 @@ class Conn:
         self.early = []
         self.dirty = False
         self.read_only_field = True
+        self.out_bytes = 0           # estimated bytes in outbox (see the module docstring)
+        self.hold = False            # the edge cannot send to this peer right now
         self.received = 0
         self.sent = 0
         self.last_zxid = -1
@@ -127,6 +140,23 @@ def _account(o, latency) -> None:
     o.latency_count += 1
 
 
+_LIST_REPLIES = frozenset((OpCode.getChildren, OpCode.getEphemerals))
+
+
+def _reply_size(op, body) -> int:
+    """Roughly the bytes a reply takes on the wire (for the output bound)."""
+    if op == OpCode.getData:
+        data = body[0]
+        return 96 + (len(data) if data else 0)
+    if op in _LIST_REPLIES:
+        return 96 + sum(len(c) + 4 for c in body)
+    if op == OpCode.getChildren2:
+        return 96 + sum(len(c) + 4 for c in body[0])
+    if op == OpCode.multiRead:
+        return 16 + sum(16 if b is None else _reply_size(o, b) for o, _, b in body)
+    return 96
+
+
 class ServerStats:
     def __init__(self):
         self.packets_received = 0
@@ -150,6 +180,9 @@ class ServerCore:
         self.config = config
         self.replicator = replicator
         self.tree = tree if tree is not None else DataTree(OPEN_ACL_UNSAFE)
+        # From here on every txn was prepped against this tree: one that does
+        # not fit is our bug, and must stop the server, not become a reply.
+        self.tree.strict = True
         self.auth = AuthPolicy(config.super_digest, config.skip_acl)
         self.prep = Prep(self.tree, self.auth, config.extended_types)
         self.sessions = SessionTable(config.tick_ms, config.server_id, now_ms)
@@ -157,6 +190,8 @@ class ServerCore:
         self.conns = {}
         self.session_conn = {}
         self.inflight = {}            # zxid -> (conn, _Pending) for origin replies
+        self.outstanding = 0          # requests waiting in all connections' queues
+        self._out_budget = config.max_output_bytes_per_conn
         self.dirty = []
         self.stats = ServerStats()
         self._next_cid = 1
@@ -177,7 +212,9 @@ class ServerCore:
         self.watches.remove_watcher(conn)
         if conn.session_id and self.session_conn.get(conn.session_id) is conn:
             del self.session_conn[conn.session_id]
+        self.outstanding -= len(conn.queue)
         conn.queue.clear()
+        conn.early.clear()
 
     def _emit(self, conn: Conn, item) -> None:
         if conn.closed:
@@ -187,6 +224,8 @@ class ServerCore:
             # notifications and the ConnectResponse.
             conn.sent += 1
             self.stats.packets_sent += 1
+            if item[0] == "event":
+                conn.out_bytes += 32 + len(item[4])
         conn.outbox.append(item)
         if not conn.dirty:
             conn.dirty = True
@@ -201,6 +240,20 @@ class ServerCore:
 
     def _close_conn(self, conn: Conn, reason: str) -> None:
         self._emit(conn, ("close", reason))
+
+    def _enqueue(self, conn: Conn, p) -> None:
+        conn.queue.append(p)
+        self.outstanding += 1
+
+    def _must_wait(self, conn: Conn) -> bool:
+        """A read must queue: behind a write, or until the peer takes its replies."""
+        return bool(conn.queue) or conn.hold or conn.out_bytes >= self._out_budget
+
+    def resume(self, conn: Conn, now_ms: int) -> None:
+        """The edge wrote ``conn``'s outbox out: answer what waited for that."""
+        conn.out_bytes = 0
+        if conn.queue and not conn.closed:
+            self._drain(conn, now_ms)
 
     # --- the handshake -----------------------------------------------------------
     def connect(self, conn: Conn, req, read_only_field: bool, now_ms: int) -> None:
@@ -220,7 +273,7 @@ class ServerCore:
             conn.session_id = sid
             hdr, txn = self.prep.prep_create_session(sid, timeout, now_ms)
             p = _Pending(0, OpCode.createSession, None, now_ms)
-            conn.queue.append(p)
+            self._enqueue(conn, p)
             self.inflight[hdr.zxid] = (conn, p)
             self.replicator.propose(hdr, txn)
             return
@@ -256,8 +309,8 @@ class ServerCore:
             self._close_conn(conn, "session %#x is not live" % (sid & (2**64 - 1)))
             return
         if op == OpCode.ping:
-            if conn.queue:
-                conn.queue.append(_Pending(xid, op, req, now_ms))
+            if self._must_wait(conn):
+                self._enqueue(conn, _Pending(xid, op, req, now_ms))
             else:
                 self._finish(conn, Xid.PING, self.tree.last_zxid, 0, op, None, now_ms, now_ms)
             return
@@ -267,7 +320,7 @@ class ServerCore:
         if op in WRITE_OPS or op == OpCode.createSession:
             hdr, txn = self.prep.prep(sid, xid, op, req, conn.ids, now_ms)
             p = _Pending(xid, op, req, now_ms)
-            conn.queue.append(p)
+            self._enqueue(conn, p)
             self.inflight[hdr.zxid] = (conn, p)
             self.replicator.propose(hdr, txn)
             return
@@ -275,12 +328,12 @@ class ServerCore:
             self.sessions.mark_closing(sid)
             hdr, txn = self.prep.prep_close_session(sid, now_ms, xid)
             p = _Pending(xid, op, req, now_ms)
-            conn.queue.append(p)
+            self._enqueue(conn, p)
             self.inflight[hdr.zxid] = (conn, p)
             self.replicator.propose(hdr, txn)
             return
-        if conn.queue:
-            conn.queue.append(_Pending(xid, op, req, now_ms))
+        if self._must_wait(conn):
+            self._enqueue(conn, _Pending(xid, op, req, now_ms))
         else:
             self._read(conn, xid, op, req, now_ms, now_ms)
 
@@ -319,6 +372,7 @@ class ServerCore:
         conn.last_response_ms = now_ms
         _account(conn, latency)
         _account(self.stats, latency)
+        conn.out_bytes += 96 if body is None else _reply_size(op, body)
         self._emit(conn, ("reply", xid, zxid, err, op, body))
 
     def _check(self, node, perm, conn):
@@ -490,13 +544,17 @@ class ServerCore:
 
     def _drain(self, conn, now_ms):
         q = conn.queue
+        budget = self._out_budget
         while q:
+            if conn.hold or conn.out_bytes >= budget:
+                return  # the rest waits until the edge has written this out
             p = q[0]
             op = p.op
             if op == OpCode.createSession and not conn.established:
                 if p.reply is None:
                     return
                 q.popleft()
+                self.outstanding -= 1
                 sid = conn.session_id
                 conn.established = True
                 self.session_conn[sid] = conn
@@ -513,6 +571,7 @@ class ServerCore:
                 if rc is None:
                     return
                 q.popleft()
+                self.outstanding -= 1
                 body = None
                 err = rc.err
                 if rc.type == OpCode.error:
@@ -530,6 +589,7 @@ class ServerCore:
                     self.session_conn.pop(conn.session_id, None)
                 continue
             q.popleft()
+            self.outstanding -= 1
             if op == OpCode.ping:
                 self._finish(conn, Xid.PING, self.tree.last_zxid, 0, op, None, p.start_ms, now_ms)
             else:

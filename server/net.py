@@ -19,6 +19,7 @@ connection with one log line naming the peer and the reason.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 
 from twisted.internet.protocol import Factory, Protocol
@@ -49,6 +50,12 @@ INLINE_FSYNC_MAX_MS = 1.0
 
 #: Nodes serialized per reactor turn by a background snapshot (~1 us each).
 SNAPSHOT_SLICE_NODES = 5000
+
+#: Chunks of a long four-letter-word listing written per reactor turn.
+FOURLW_CHUNKS_PER_TURN = 4
+
+#: At most one warning per this many seconds for each kind of limit that bites.
+LIMIT_WARNING_INTERVAL_S = 10.0
 
 KNOWN_OPS = frozenset(v for k, v in vars(OpCode).items() if not k.startswith("_"))
 
@@ -85,13 +92,26 @@ def _timed_fsync(handle) -> float:
 
 
 class ClientProtocol(Protocol):
+    """One client connection.  It is also the transport's streaming producer:
+    the transport calls :meth:`pauseProducing` when the peer stops taking the
+    bytes we send, and :meth:`resumeProducing` once they have gone out."""
+
     def __init__(self, server: "ZooKeeperServer"):
         self.server = server
         self.conn = None
         self.decoder = FrameDecoder(server.max_buffer)
         self.handshake_done = False
         self.closing = False
-        self.paused = False
+        #: Why we are not reading from this peer: "requests" (too many in
+        #: flight), "global" (globalOutstandingLimit), "output" (it does not
+        #: read its replies).  Reading resumes when the set is empty.
+        self.pause_reasons = set()
+        self.output_blocked = False
+        self.peer = "?"
+        self.peer_ip = "?"
+        self._idle_call = None
+        self._abort_call = None
+        self._fourlw = None
 
     # --- Twisted callbacks ----------------------------------------------------------
     def connectionMade(self):
@@ -101,90 +121,229 @@ class ClientProtocol(Protocol):
         self.peer = "%s:%s" % (host, port)
         self.peer_ip = host
         srv = self.server
-        if not srv.admit(self):
-            log.warning("Too many connections from %s - max is %d", host, srv.max_client_cnxns)
+        refusal = srv.admit(self)
+        if refusal is not None:
+            srv.warn_limited("cnxns", "%s: refusing connection from %s", refusal, host)
             self.closing = True
             self.transport.abortConnection()
             return
+        self.transport.registerProducer(self, True)
         self.conn = srv.core.open_conn(self.peer, host, srv.now_ms())
         srv.protocols[self.conn.cid] = self
+        if srv.sessionless_timeout_ms > 0:
+            # ZooKeeper closes a connection that sends no ConnectRequest within
+            # zookeeper.nio.sessionlessCnxnTimeout, so idle sockets cannot
+            # hold an IP's maxClientCnxns slots for ever.
+            self._idle_call = srv.reactor.callLater(srv.sessionless_timeout_ms / 1000.0,
+                                                    self._no_handshake)
 
     def dataReceived(self, data):
         if self.closing:
             return
         srv = self.server
+        if not self.handshake_done:
+            if self.decoder.buffered() < 4 and len(data) >= 1:
+                word = (bytes(self.decoder._buf) + data)[:4]
+                if len(word) == 4 and word in FOUR_LETTER_WORDS:
+                    self._four_letter_word(word.decode("ascii"))
+                    return
         try:
-            if not self.handshake_done:
-                if self.decoder.buffered() < 4 and len(data) >= 1:
-                    word = (bytes(self.decoder._buf) + data)[:4]
-                    if len(word) == 4 and word in FOUR_LETTER_WORDS:
-                        self._four_letter_word(word.decode("ascii"))
-                        return
             frames = self.decoder.feed(data)
-            now = srv.now_ms()
-            core = srv.core
-            for f in frames:
-                if self.closing:
-                    break
+        except ProtocolError as e:
+            self.bad_input(str(e))
+            return
+        now = srv.now_ms()
+        core = srv.core
+        conn = self.conn
+        budget = srv.config.max_output_bytes_per_conn
+        for f in frames:
+            if self.closing or srv.fatal_error is not None:
+                break
+            # Decoding touches no state: a failure there is the peer's input
+            # (or our codec's bug) and costs this one connection at most.
+            try:
                 if not self.handshake_done:
                     req, ro = decode_connect(f)
+                else:
+                    xid, op, req = decode_request(f)
+            except ProtocolError as e:
+                self.bad_input(str(e))
+                break
+            except Exception:
+                log.exception("cannot decode a frame from %s; closing it", self.peer)
+                self.bad_input("undecodable frame")
+                break
+            # The core changes state: an exception there is our bug, and the
+            # core may be half-changed, so the server stops (see fail()).
+            try:
+                if not self.handshake_done:
                     self.handshake_done = True
-                    core.connect(self.conn, req, ro, now)
+                    self._cancel_idle()
+                    core.connect(conn, req, ro, now)
                     continue
-                xid, op, req = decode_request(f)
                 if req is None and op not in (OpCode.ping, OpCode.closeSession, OpCode.whoAmI):
                     if op not in KNOWN_OPS or op in (OpCode.notification, OpCode.error):
                         # ZooKeeper's UnimplementedRequestProcessor: answer, then close.
-                        self.conn.outbox.append(("reply", xid, -1, Err.UNIMPLEMENTED, op, None))
-                        self.conn.outbox.append(("close", "unknown opcode %d" % op))
-                        srv.flush_conn(self.conn)
-                        return
-                core.request(self.conn, xid, op, req, now)
-        except ProtocolError as e:
-            self.bad_input(str(e))
-        except Exception:  # our bug: drop this connection, keep serving the rest
-            log.exception("internal error on connection from %s; closing it", self.peer)
-            self.bad_input("internal error")
-        finally:
-            if self.conn is not None:
-                self.throttle()
-            srv.after_input()
+                        conn.outbox.append(("reply", xid, -1, Err.UNIMPLEMENTED, op, None))
+                        conn.outbox.append(("close", "unknown opcode %d" % op))
+                        srv.flush_conn(conn)
+                        break
+                core.request(conn, xid, op, req, now)
+            except Exception:
+                srv.fail("internal error handling a request from %s" % self.peer)
+                return
+            if conn.out_bytes >= budget:
+                # Send what this batch has built so far before building more:
+                # the peer may not be reading (then the transport pauses us).
+                srv.flush_conn(conn)
+        if self.conn is not None:
+            self.throttle()
+        srv.after_input()
 
     def connectionLost(self, reason=None):
         srv = self.server
+        self._cancel_idle()
+        if self._abort_call is not None and self._abort_call.active():
+            self._abort_call.cancel()
+        self._abort_call = None
+        self._fourlw = None
         if self.conn is not None:
-            srv.core.conn_lost(self.conn)
-            srv.protocols.pop(self.conn.cid, None)
+            conn, self.conn = self.conn, None
+            srv.protocols.pop(conn.cid, None)
+            srv.paused_globally.pop(conn.cid, None)
             srv.release(self)
-            self.conn = None
+            try:
+                srv.core.conn_lost(conn)
+            except Exception:
+                srv.fail("internal error dropping the connection from %s" % self.peer)
+        self.closing = True
+
+    # --- IPushProducer: the transport tells us whether the peer keeps up ------------
+    def pauseProducing(self):
+        if self.output_blocked:
+            return
+        self.output_blocked = True
+        if self.closing:
+            return  # only a four-letter word still writes; it checks output_blocked
+        if self.conn is not None:
+            self.conn.hold = True
+        self._pause("output")
+        self.server.warn_limited("output", "%s is not reading its replies: not reading its "
+                                 "requests until it does", self.peer)
+
+    def resumeProducing(self):
+        if not self.output_blocked:
+            return
+        self.output_blocked = False
+        if self._fourlw is not None:
+            self._four_letter_step()
+            return
+        if self.conn is not None and not self.closing:
+            self.conn.hold = False
+            srv = self.server
+            try:
+                srv.flush_conn(self.conn)
+            except Exception:
+                srv.fail("internal error answering %s" % self.peer)
+                return
+            srv.after_input()
+        self._unpause("output")
+
+    def stopProducing(self):
         self.closing = True
 
     # --- helpers -------------------------------------------------------------------------
+    def _pause(self, reason: str) -> None:
+        if not self.pause_reasons and not self.closing:
+            self.transport.pauseProducing()
+        self.pause_reasons.add(reason)
+
+    def _unpause(self, reason: str) -> None:
+        if reason not in self.pause_reasons:
+            return
+        self.pause_reasons.discard(reason)
+        if not self.pause_reasons and not self.closing:
+            self.transport.resumeProducing()
+
     def throttle(self) -> None:
         """Stop reading from a client with too many requests in flight (they
-        wait behind a write); resume once half of them are answered."""
+        wait behind a write, or for it to read its replies); resume once half
+        of them are answered."""
         conn = self.conn
         if conn is None or self.closing:
             return
         limit = self.server.config.max_outstanding_per_conn
-        n = len(conn.queue)
-        if not self.paused and n >= limit:
-            self.paused = True
-            self.transport.pauseProducing()
-        elif self.paused and n <= limit // 2:
-            self.paused = False
-            self.transport.resumeProducing()
+        n = len(conn.queue) + len(conn.early)
+        if n >= limit and "requests" not in self.pause_reasons:
+            self.server.warn_limited(
+                "requests", "%s has %d requests outstanding (limit %d): not reading from it "
+                "until half are answered", self.peer, n, limit)
+            self._pause("requests")
+        elif n <= limit // 2 and "requests" in self.pause_reasons:
+            self._unpause("requests")
+
+    def _cancel_idle(self) -> None:
+        if self._idle_call is not None and self._idle_call.active():
+            self._idle_call.cancel()
+        self._idle_call = None
+
+    def _no_handshake(self) -> None:
+        self._idle_call = None
+        if not self.handshake_done and not self.closing:
+            self.bad_input("no ConnectRequest within %d ms (zookeeper.nio.sessionlessCnxnTimeout)"
+                           % self.server.sessionless_timeout_ms)
 
     def bad_input(self, reason: str) -> None:
         log.warning("closing connection from %s: %s", self.peer, reason)
         self.closing = True
+        self._cancel_idle()
+        self.transport.abortConnection()
+
+    def close_gracefully(self) -> None:
+        """Send what is queued, then close; abort if the peer does not read it
+        within the grace period (a peer that never reads must not hold the
+        socket and its buffers)."""
+        self.closing = True
+        self._cancel_idle()
+        self.transport.unregisterProducer()
+        self.transport.loseConnection()
+        if self._abort_call is None:
+            self._abort_call = self.server.reactor.callLater(
+                self.server.close_grace_ms / 1000.0, self._abort_after_grace)
+
+    def _abort_after_grace(self) -> None:
+        self._abort_call = None   # connectionLost cancels this: the peer is still there
+        log.info("connection from %s did not take its last replies within %d ms; aborting it",
+                 self.peer, self.server.close_grace_ms)
         self.transport.abortConnection()
 
     def _four_letter_word(self, word: str) -> None:
         self.closing = True
+        self._cancel_idle()
         out = self.server.fourlw.run(word, self)
-        self.transport.write(out.encode("utf-8"))
-        self.transport.loseConnection()
+        if isinstance(out, str):
+            self.transport.write(out.encode("utf-8"))
+            self.close_gracefully()
+            return
+        # A long listing (wchp, wchc, dump over many watches or sessions) comes
+        # in chunks, a few per reactor turn, so other clients are served meanwhile.
+        self._fourlw = iter(out)
+        self._four_letter_step()
+
+    def _four_letter_step(self) -> None:
+        it = self._fourlw
+        if it is None:
+            return
+        for _ in range(FOURLW_CHUNKS_PER_TURN):
+            if self.output_blocked:
+                return  # resumeProducing continues
+            chunk = next(it, None)
+            if chunk is None:
+                self._fourlw = None
+                self.close_gracefully()
+                return
+            self.transport.write(chunk.encode("utf-8"))
+        self.server.reactor.callLater(0, self._four_letter_step)
 
     def write_outbox(self, items) -> None:
         if self.closing:
@@ -207,8 +366,7 @@ class ClientProtocol(Protocol):
             _write_now(self.transport, b"".join(chunks))
         if close_reason is not None:
             log.info("closing connection from %s: %s", self.peer, close_reason)
-            self.closing = True
-            self.transport.loseConnection()
+            self.close_gracefully()
 
 
 class ServerFactory(Factory):
@@ -220,18 +378,42 @@ class ServerFactory(Factory):
 
 
 class ZooKeeperServer:
-    """A standalone server: core + replicator + reactor.  ``start()`` listens."""
+    """A standalone server: core + replicator + reactor.  ``start()`` listens.
+
+    Limits (each logs a warning when it bites, at most one per
+    LIMIT_WARNING_INTERVAL_S for each kind): ``max_client_cnxns`` per IP and
+    ``max_cnxns`` in all (0: none), ``global_outstanding_limit`` requests
+    waiting in all sessions' queues before the connections that add to them
+    stop being read, ``sessionless_timeout_ms`` for a connection to send its
+    ConnectRequest, ``close_grace_ms`` for a closed connection to take its
+    last bytes before it is aborted.
+
+    ``fail(reason)`` is how our own bugs end: the server stops serving and
+    calls ``on_fatal(reason)`` (``zkwire serve`` stops the reactor and exits
+    non-zero); ``fatal_error`` keeps the reason."""
 
     def __init__(self, reactor, config: CoreConfig, host="127.0.0.1", port=2181,
                  max_buffer=0xFFFFF, max_client_cnxns=60, log_store=None,
                  four_letter_whitelist=("srvr",), settings=None, datadir=None,
-                 purge_interval_h=0):
+                 purge_interval_h=0, max_cnxns=0, global_outstanding_limit=1000,
+                 sessionless_timeout_ms=10000, close_grace_ms=2000, backlog=128,
+                 on_fatal=None):
         self.reactor = reactor
         self.config = config
         self.host = host
         self.port = port
         self.max_buffer = max_buffer
         self.max_client_cnxns = max_client_cnxns
+        self.max_cnxns = max_cnxns
+        self.global_outstanding_limit = global_outstanding_limit
+        self.sessionless_timeout_ms = sessionless_timeout_ms
+        self.close_grace_ms = close_grace_ms
+        self.backlog = backlog
+        self.on_fatal = on_fatal
+        #: Connections not read because of globalOutstandingLimit: cid -> protocol.
+        self.paused_globally = {}
+        self._warned_at = {}
+        self._suppressed = {}
         self.datadir = datadir
         self.purge_interval_h = purge_interval_h
         tree = sessions = None
@@ -265,18 +447,17 @@ class ZooKeeperServer:
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self):
-        from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
+        """Listen now and start the timers; -> the listening port.
 
-        ep_cls = TCP6ServerEndpoint if ":" in self.host else TCP4ServerEndpoint
-        ep = ep_cls(self.reactor, self.port, interface=self.host, backlog=128)
-        d = ep.listen(ServerFactory(self))
-
-        def listening(port):
-            self.listening = port
-            self.port = port.getHost().port
-            return port
-
-        d.addCallback(listening)
+        Binding happens here, synchronously, so a port in use raises
+        (``twisted.internet.error.CannotListenError``) to the caller instead
+        of surfacing later from inside the reactor.  Plain ``listenTCP``, not
+        an endpoint: ``twisted.internet.endpoints`` imports Twisted's TLS
+        support, which fails in environments with pyOpenSSL but without
+        service_identity, and a plaintext port needs none of it."""
+        self.listening = self.reactor.listenTCP(self.port, ServerFactory(self),
+                                                backlog=self.backlog, interface=self.host)
+        self.port = self.listening.getHost().port
         self._schedule_tick()
         if self.datadir is not None and self.purge_interval_h > 0:
             from twisted.internet.task import LoopingCall
@@ -284,15 +465,19 @@ class ZooKeeperServer:
             self._purge_call = LoopingCall(self._purge)
             self._purge_call.clock = self.reactor
             self._purge_call.start(self.purge_interval_h * 3600.0, now=False)
-        return d
+        return self.listening
 
-    def stop(self):
+    def _stop_timers(self):
         if self._tick_call is not None and self._tick_call.active():
             self._tick_call.cancel()
         self._tick_call = None
         if self._purge_call is not None and self._purge_call.running:
             self._purge_call.stop()
-        self.flush()
+
+    def stop(self):
+        self._stop_timers()
+        if self.fatal_error is None:
+            self.flush()
         for proto in list(self.protocols.values()):
             proto.closing = True
             proto.transport.loseConnection()
@@ -302,14 +487,56 @@ class ZooKeeperServer:
             return d
         return None
 
+    def fail(self, reason: str) -> None:
+        """Our own bug, or a log that cannot be written: stop serving at once.
+
+        The core may be half-changed (or disagree with the log), so nothing
+        more may be answered from it: the listener closes, every connection
+        is aborted, and ``on_fatal`` is told.  Called from an ``except``
+        block, the traceback is logged with the reason."""
+        if self.fatal_error is not None:
+            return
+        self.fatal_error = reason
+        log.critical("%s; stopping the server", reason, exc_info=sys.exc_info()[0] is not None)
+        self._stop_timers()
+        if self._flush_call is not None and self._flush_call.active():
+            self._flush_call.cancel()
+        self._flush_call = None
+        for proto in list(self.protocols.values()):
+            proto.closing = True
+            proto.transport.abortConnection()
+        if self.listening is not None:
+            self.listening.stopListening()
+            self.listening = None
+        if self.on_fatal is not None:
+            self.on_fatal(reason)
+
+    def warn_limited(self, kind: str, fmt: str, *args) -> None:
+        """A limit bit: one warning per LIMIT_WARNING_INTERVAL_S for each kind."""
+        now = self.reactor.seconds()
+        last = self._warned_at.get(kind)
+        if last is not None and now - last < LIMIT_WARNING_INTERVAL_S:
+            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
+            return
+        self._warned_at[kind] = now
+        more = self._suppressed.pop(kind, 0)
+        if more:
+            fmt += " (and %d more like this)"
+            args += (more,)
+        log.warning(fmt, *args)
+
     # --- connection accounting ---------------------------------------------------------
-    def admit(self, proto) -> bool:
+    def admit(self, proto):
+        """-> None to accept ``proto``'s connection, else why it is refused."""
+        if self.max_cnxns and len(self.protocols) >= self.max_cnxns:
+            return "too many connections, max allowed is %d (maxCnxns)" % self.max_cnxns
         n = self.per_ip.get(proto.peer_ip, 0)
         if self.max_client_cnxns and n >= self.max_client_cnxns:
-            return False
+            return ("too many connections from %s, max is %d (maxClientCnxns)"
+                    % (proto.peer_ip, self.max_client_cnxns))
         self.per_ip[proto.peer_ip] = n + 1
         proto.counted = True
-        return True
+        return None
 
     def release(self, proto) -> None:
         if getattr(proto, "counted", False):
@@ -322,11 +549,26 @@ class ZooKeeperServer:
 
     # --- the output side -------------------------------------------------------------------
     def flush_conn(self, conn) -> None:
+        """Write ``conn``'s outbox, then let the core answer the reads that
+        waited for that, as long as the peer keeps taking bytes (while it
+        does not, the transport has paused us and ``conn.hold`` is set)."""
         proto = self.protocols.get(conn.cid)
-        items = conn.outbox
-        conn.outbox = []
+        core = self.core
+        now = None
+        while True:
+            items = conn.outbox
+            conn.outbox = []
+            conn.out_bytes = 0
+            if proto is not None and items:
+                proto.write_outbox(items)
+            if conn.hold or conn.closed or not conn.queue:
+                break
+            if now is None:
+                now = self.now_ms()
+            core.resume(conn, now)
+            if not conn.outbox:
+                break  # the head of the queue waits for a commit
         if proto is not None:
-            proto.write_outbox(items)
             proto.throttle()
 
     def write_out(self) -> None:
@@ -335,8 +577,35 @@ class ZooKeeperServer:
 
     def after_input(self) -> None:
         self.write_out()
-        if self.replicator.has_pending() and self._flush_call is None:
+        self._global_throttle()
+        if self.replicator.has_pending() and self._flush_call is None and self.fatal_error is None:
             self._flush_call = self.reactor.callLater(0, self.flush)
+
+    def _global_throttle(self) -> None:
+        """globalOutstandingLimit: past that many txns proposed and not yet
+        committed, connections with requests waiting stop being read; all
+        resume once half are committed.  Reads parked because their own peer
+        does not take its replies do not count: they are that connection's
+        problem, bounded by max_outstanding_per_conn, and must not stall
+        everyone else."""
+        limit = self.global_outstanding_limit
+        if limit <= 0:
+            return
+        in_process = len(self.core.inflight)
+        paused = self.paused_globally
+        if in_process > limit:
+            for proto in self.protocols.values():
+                conn = proto.conn
+                if conn is not None and conn.queue and not conn.hold and conn.cid not in paused:
+                    paused[conn.cid] = proto
+                    proto._pause("global")
+            self.warn_limited("global", "%d requests in process, over globalOutstandingLimit=%d: "
+                              "not reading from %d connections until half are done",
+                              in_process, limit, len(paused))
+        elif paused and in_process <= limit // 2:
+            for proto in paused.values():
+                proto._unpause("global")
+            paused.clear()
 
     def flush(self) -> None:
         """Make queued txns durable (one sync per batch), then commit and answer.
@@ -347,7 +616,7 @@ class ZooKeeperServer:
         time, while the proposals that arrive meanwhile form the next batch.
         An in-memory log is committed at once."""
         self._flush_call = None
-        if self._persisting:
+        if self._persisting or self.fatal_error is not None:
             return
         replicator = self.replicator
         blocking = getattr(replicator.log, "blocking", False)
@@ -368,14 +637,26 @@ class ZooKeeperServer:
                 self._persist_failed(Failure())
                 return
             self._commit(batch)
+            if self.fatal_error is not None:
+                return
 
     def _note_fsync(self, ms: float) -> None:
         # A moving average: one slow sync moves it a quarter of the way.
         self.fsync_avg_ms += (ms - self.fsync_avg_ms) * 0.25
 
     def _commit(self, batch) -> None:
-        self.core.commit(batch, self.now_ms())
+        if self.fatal_error is not None:
+            return
+        try:
+            self.core.commit(batch, self.now_ms())
+        except Exception:
+            # The batch is in the log but only partly in the tree: answering
+            # anyone from here on could contradict what a restart replays.
+            self.fail("internal error applying committed txns %#x-%#x"
+                      % (batch[0][0].zxid, batch[-1][0].zxid))
+            return
         self.write_out()
+        self._global_throttle()
         if self.on_commit is not None:
             self.on_commit(batch)
 
@@ -390,10 +671,7 @@ class ZooKeeperServer:
         # The log can no longer promise durability: stop rather than acknowledge
         # writes that a crash would lose (ZooKeeper exits in this case too).
         self._persisting = False
-        log.critical("cannot write the transaction log: %s; stopping", failure.getErrorMessage())
-        self.fatal_error = failure.getErrorMessage()
-        if self.reactor.running:
-            self.reactor.stop()
+        self.fail("cannot write the transaction log: %s" % failure.getErrorMessage())
 
     # --- snapshots and retention --------------------------------------------------------------
     def _after_commit(self, batch) -> None:
@@ -448,8 +726,12 @@ class ZooKeeperServer:
         self._tick_call = self.reactor.callLater(delay_ms / 1000.0, self._tick)
 
     def _tick(self):
+        self._tick_call = None
         try:
             self.core.tick(self.now_ms())
-            self.after_input()
-        finally:
+        except Exception:
+            self.fail("internal error expiring sessions")
+            return
+        self.after_input()
+        if self.fatal_error is None:
             self._schedule_tick()

@@ -145,6 +145,11 @@ class DataTree:
     CONFIG = "/zookeeper/config"
 
     def __init__(self, open_acl):
+        #: Replaying a log over a fuzzy snapshot, a txn may no longer fit and
+        #: is recorded as an error, as ZooKeeper does.  A live server sets
+        #: ``strict``: prep validated every txn against this very tree, so a
+        #: misfit is our bug and raises TreeError instead of answering a client.
+        self.strict = False
         self.nodes = {}
         self.ephemerals = {}
         # Largest number of ephemerals each live session has held: ZooKeeper's
@@ -201,6 +206,8 @@ class DataTree:
         try:
             self._apply(hdr.type, hdr.clientId, hdr.zxid, hdr.time, txn, rc)
         except TreeError as e:
+            if self.strict:
+                raise
             rc.err = e.code
         if hdr.zxid > self.last_zxid:
             self.last_zxid = hdr.zxid
@@ -265,6 +272,8 @@ class DataTree:
                 try:
                     self._apply(type_, client_id, zxid, time_ms, record, sub)
                 except TreeError as e:
+                    if self.strict:
+                        raise
                     sub.err = e.code
             else:
                 sub.err = err

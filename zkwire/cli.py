@@ -55,10 +55,36 @@ def build_server(settings, reactor):
         four_letter_whitelist=settings.four_letter_whitelist,
         settings={"dataDir": settings.data_dir or "", "dataLogDir": settings.data_log_dir or ""},
         datadir=datadir, purge_interval_h=settings.purge_interval_h,
+        max_cnxns=settings.max_cnxns, global_outstanding_limit=settings.global_outstanding_limit,
+        sessionless_timeout_ms=settings.sessionless_timeout_ms,
+        backlog=settings.listen_backlog if settings.listen_backlog > 0 else 128,
     )
 
 
 def cmd_serve(argv) -> int:
+    """Every way start-up can fail ends here as one line on stderr and a
+    non-zero exit: 2 for the configuration (or the port), 3 for the dataDir,
+    1 for anything else (a module that will not import, our own bug).  Once
+    serving, a fatal error (a log that cannot be written, our own bug in the
+    commit path) stops the reactor and exits 1."""
+    try:
+        return _serve(argv)
+    except _StartupError as e:
+        print("zkwire: %s" % e, file=sys.stderr)
+        return e.code
+    except Exception as e:  # an import that fails, our own bug: still one line
+        logging.getLogger("zkwire").debug("start-up failed", exc_info=True)
+        print("zkwire: cannot start: %s: %s" % (type(e).__name__, e), file=sys.stderr)
+        return 1
+
+
+class _StartupError(Exception):
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code
+
+
+def _serve(argv) -> int:
     from zkwire.server.config import ConfigError, load
 
     props, rest = _split_props(argv)
@@ -77,42 +103,42 @@ def cmd_serve(argv) -> int:
             "client_port": args.port, "client_port_address": args.host, "data_dir": args.data_dir,
         })
     except ConfigError as e:
-        print("zkwire: config error: %s" % e, file=sys.stderr)
-        return 2
+        raise _StartupError("config error: %s" % e, 2) from None
     if args.data_dir and settings.data_log_dir is None:
         settings.data_log_dir = args.data_dir
     for w in settings.warnings:
         log.warning(w)
 
     from twisted.internet import reactor
+    from twisted.internet.error import CannotListenError
 
     from zkwire.server.txnlog import DiskFormatError
 
     try:
         server = build_server(settings, reactor)
     except DiskFormatError as e:
-        print("zkwire: cannot load the dataDir: %s" % e, file=sys.stderr)
-        return 3
+        raise _StartupError("cannot load the dataDir: %s" % e, 3) from None
     except OSError as e:
-        print("zkwire: cannot use the dataDir: %s" % e, file=sys.stderr)
-        return 3
-    failed = []
+        raise _StartupError("cannot use the dataDir: %s" % e, 3) from None
+    try:
+        # Bind before the reactor runs: a port in use fails here, at once.
+        server.start()
+    except CannotListenError as e:
+        raise _StartupError("cannot listen on %s:%d: %s" % (server.host, server.port,
+                                                             e.socketError), 2) from None
 
-    def listening(port):
+    def fatal(reason):
+        if reactor.running:
+            reactor.stop()
+
+    server.on_fatal = fatal
+
+    def serving():
+        # Logged once the reactor runs, so its SIGINT/SIGTERM handlers are in
+        # place before anyone can see the "serving" line.
         log.info("zkwire %s serving on %s:%d (tickTime=%d, sessions %d-%d ms)",
                  _version(), server.host, server.port, settings.tick_ms,
                  settings.min_session_timeout_ms, settings.max_session_timeout_ms)
-
-    def cannot_listen(f):
-        failed.append(f.getErrorMessage())
-        log.error("cannot listen on %s:%d: %s", server.host, server.port, f.getErrorMessage())
-        reactor.stop()
-
-    def start():
-        # Listen only once the reactor runs, so its SIGINT/SIGTERM handlers are in
-        # place before anyone can see the "serving" line.
-        d = server.start()
-        d.addCallbacks(listening, cannot_listen)
 
     # This process is ours alone: keep the cycle collector off the loaded tree.
     from twisted.internet.task import LoopingCall
@@ -125,10 +151,13 @@ def cmd_serve(argv) -> int:
     gc_check.clock = reactor
     gc_check.start(1.0, now=False)
 
-    reactor.callWhenRunning(start)
+    reactor.callWhenRunning(serving)
     reactor.addSystemEventTrigger("before", "shutdown", server.stop)
     reactor.run()
-    return 1 if failed else 0
+    if server.fatal_error is not None:
+        print("zkwire: stopped: %s" % server.fatal_error, file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_dump(argv) -> int:
