@@ -24,6 +24,11 @@ COMMANDS = ("ruok", "srvr", "stat", "conf", "cons", "envi", "mntr", "wchs", "wch
             "wchp", "dump", "isro", "crst", "srst", "dirs", "gtmk", "stmk", "hash")
 FOUR_LETTER_WORDS = frozenset(c.encode("ascii") for c in COMMANDS)
 
+#: Long listings (wchc, wchp, dump) are produced this many lines at a time; the
+#: edge writes a few chunks per reactor turn, so other clients are served while
+#: a million watches are listed.
+LINES_PER_CHUNK = 2000
+
 # ZooKeeper's short names for the last operation of a connection (cons "lop=").
 LAST_OP = {
     OpCode.ping: "PING", OpCode.getData: "GETD", OpCode.setData: "SETD",
@@ -73,7 +78,9 @@ class FourLetterWords:
         self.whitelist = wl
         self.trace_mask = 0
 
-    def run(self, word: str, proto) -> str:
+    def run(self, word: str, proto):
+        """The command's text: a str, or an iterator of str chunks for the long
+        listings (the edge writes them over several reactor turns)."""
         if word not in self.whitelist:
             return "%s is not executed because it is not in the whitelist.\n" % word
         # ZooKeeper counts the command itself as one packet received and sent
@@ -101,7 +108,7 @@ class FourLetterWords:
             "Received: %d" % st.packets_received,
             "Sent: %d" % st.packets_sent,
             "Connections: %d" % len(self.server.protocols),
-            "Outstanding: %d" % sum(len(c.queue) for c in core.conns.values()),
+            "Outstanding: %d" % core.outstanding,
             "Zxid: 0x%x" % core.tree.last_zxid,
             "Mode: standalone",
             "Node count: %d" % core.tree.node_count(),
@@ -221,7 +228,7 @@ class FourLetterWords:
             ("zk_ephemerals_count", sum(len(v) for v in tree.ephemerals.values())),
             ("zk_num_alive_connections", len(srv.protocols)),
             ("zk_avg_latency", st.avg_latency_ms()),
-            ("zk_outstanding_requests", sum(len(c.queue) for c in core.conns.values())),
+            ("zk_outstanding_requests", core.outstanding),
             ("zk_znode_count", tree.node_count()),
             ("zk_global_sessions", len(core.sessions.sessions)),
             ("zk_non_mtls_remote_conn_count", 0),
@@ -252,34 +259,64 @@ class FourLetterWords:
             len(watchers), w.path_count(), w.count())
 
     def cmd_wchc(self, proto):
+        # Sessions in the order their first watcher appears (data table, then
+        # child table); each session's paths: its data watches, then the child
+        # watches on other paths.  Connections are few; paths may be millions,
+        # so they are listed a chunk at a time from a snapshot of the keys.
         w = self.server.core.watches
         by_sid = {}
         for table in (w.data, w.child):
-            for watcher, paths in table.by_watcher.items():
-                by_sid.setdefault(watcher.session_id, {}).update(paths)
-        out = []
-        for sid, paths in by_sid.items():
-            out.append("0x%s\n" % _hex(sid))
-            out.extend("\t%s\n" % p for p in paths)
-        return "".join(out) + "\n"
+            for watcher in list(table.by_watcher):
+                by_sid.setdefault(watcher.session_id, []).append((table, watcher))
+        return self._wchc_chunks(by_sid)
+
+    def _wchc_chunks(self, by_sid):
+        for sid, owners in by_sid.items():
+            yield "0x%s\n" % _hex(sid)
+            seen = set()
+            for table, watcher in owners:
+                paths = list(table.by_watcher.get(watcher, ()))
+                for i in range(0, len(paths), LINES_PER_CHUNK):
+                    part = [p for p in paths[i:i + LINES_PER_CHUNK] if p not in seen]
+                    seen.update(part)
+                    if part:
+                        yield "".join("\t%s\n" % p for p in part)
+        yield "\n"
 
     def cmd_wchp(self, proto):
+        # Paths in data-table order, then the child-only paths; each path's
+        # sessions: data watchers, then child watchers not already listed.
         w = self.server.core.watches
-        by_path = {}
-        for table in (w.data, w.child):
-            for path, watchers in table.by_path.items():
-                by_path.setdefault(path, {}).update((x.session_id, None) for x in watchers)
-        out = []
-        for path, sids in by_path.items():
-            out.append("%s\n" % path)
-            out.extend("\t0x%s\n" % _hex(s) for s in sids)
-        return "".join(out) + "\n"
+        return self._wchp_chunks(w.data, w.child)
+
+    def _wchp_chunks(self, data, child):
+        data_paths = list(data.by_path)
+        child_paths = list(child.by_path)
+        listed = set()
+        for paths, first in ((data_paths, True), (child_paths, False)):
+            for i in range(0, len(paths), LINES_PER_CHUNK):
+                out = []
+                for path in paths[i:i + LINES_PER_CHUNK]:
+                    if first:
+                        listed.add(path)
+                        sids = dict.fromkeys(x.session_id for x in data.by_path.get(path, ()))
+                    elif path in listed:
+                        continue
+                    else:
+                        sids = {}
+                    sids.update((x.session_id, None) for x in child.by_path.get(path, ()))
+                    if sids:
+                        out.append("%s\n" % path)
+                        out.extend("\t0x%s\n" % _hex(s) for s in sids)
+                if out:
+                    yield "".join(out)
+        yield "\n"
 
     def cmd_dump(self, proto):
         core = self.server.core
         sessions = core.sessions.sessions
         buckets = {}
-        for sess in sessions.values():
+        for sess in list(sessions.values()):
             buckets.setdefault(sess.expire_at_ms, []).append(sess.session_id)
         out = ["SessionTracker dump:\n",
                "Session Sets (%d)/(%d):\n" % (len(buckets), len(sessions))]
@@ -289,16 +326,22 @@ class FourLetterWords:
         eph = core.tree.ephemerals
         out.append("ephemeral nodes dump:\n")
         out.append("Sessions with Ephemerals (%d):\n" % len(eph))
-        for sid, paths in eph.items():
-            out.append("0x%s:\n" % _hex(sid))
-            out.extend("\t%s\n" % p for p in paths)
+        return self._dump_chunks("".join(out), eph, list(eph))
+
+    def _dump_chunks(self, head, eph, sids):
+        yield head
+        for sid in sids:
+            yield "0x%s:\n" % _hex(sid)
+            paths = list(eph.get(sid, ()))
+            for i in range(0, len(paths), LINES_PER_CHUNK):
+                yield "".join("\t%s\n" % p for p in paths[i:i + LINES_PER_CHUNK])
         conns = self._protocols()
-        out.append("Connections dump:\n")
-        out.append("Connections Sets (1)/(%d):\n" % len(conns))
-        out.append("%d expire at %s:\n" % (len(conns), _java_date(self.server.now_ms())))
+        out = ["Connections dump:\n",
+               "Connections Sets (1)/(%d):\n" % len(conns),
+               "%d expire at %s:\n" % (len(conns), _java_date(self.server.now_ms()))]
         for p in conns:
             out.append("\tip: /%s sessionId: 0x%s\n" % (p.peer, _hex(p.conn.session_id)))
-        return "".join(out)
+        yield "".join(out)
 
     def cmd_dirs(self, proto):
         s = self.server.settings

@@ -23,12 +23,16 @@ class WatchManager:
     def __init__(self):
         self.by_path = {}
         self.by_watcher = {}
+        self.total = 0   # (path, watcher) pairs, kept so mntr/wchs do not scan the table
 
     def add(self, path, watcher) -> None:
         ws = self.by_path.get(path)
         if ws is None:
             ws = self.by_path[path] = {}
+        if watcher in ws:
+            return
         ws[watcher] = None
+        self.total += 1
         ps = self.by_watcher.get(watcher)
         if ps is None:
             ps = self.by_watcher[watcher] = {}
@@ -42,6 +46,7 @@ class WatchManager:
         ws = self.by_path.pop(path, None)
         if not ws:
             return {}
+        self.total -= len(ws)
         for w in ws:
             ps = self.by_watcher.get(w)
             if ps is not None:
@@ -55,6 +60,7 @@ class WatchManager:
         if ws is None or watcher not in ws:
             return False
         del ws[watcher]
+        self.total -= 1
         if not ws:
             del self.by_path[path]
         ps = self.by_watcher.get(watcher)
@@ -67,13 +73,14 @@ class WatchManager:
     def remove_watcher(self, watcher) -> None:
         for path in self.by_watcher.pop(watcher, ()):
             ws = self.by_path.get(path)
-            if ws is not None:
-                ws.pop(watcher, None)
+            if ws is not None and watcher in ws:
+                del ws[watcher]
+                self.total -= 1
                 if not ws:
                     del self.by_path[path]
 
     def count(self) -> int:
-        return sum(len(ws) for ws in self.by_path.values())
+        return self.total
 
 
 class WatchTable:

@@ -229,3 +229,64 @@ class MaxCnxnsTests(NetTestCase):
         c = Client(self.server, host="127.0.0.3", port=1)
         self.assertFalse(a.closed or b.closed)
         self.assertTrue(c.closed)
+
+
+class LongListingTests(NetTestCase):
+    """wchp / wchc / dump over many watches or ephemerals are written a few
+    chunks per reactor turn, so the other clients are answered meanwhile
+    (with 1M watches, building wchp in one go blocked every client for 2.4 s)."""
+
+    N = 40000
+
+    def watched(self):
+        c = self.handshake()
+        table = self.server.core.watches
+        for i in range(self.N):
+            table.data.add("/w%d" % i, c.proto.conn)
+            if i % 3 == 0:
+                table.child.add("/w%d" % i, c.proto.conn)
+        table.child.add("/only-child", c.proto.conn)
+        return c
+
+    def run_word(self, word, expected):
+        other = self.handshake(port=40000)
+        four = Client(self.server, port=40001)
+        writes = []                               # (who, bytes) in the order written
+        for name, cl in (("other", other), ("four", four)):
+            real = cl.transport.write
+            cl.transport.write = (lambda real, name: lambda data: (
+                writes.append((name, data)), real(data)))(real, name)
+        import zkwire.server.net as net
+        real_now, net._write_now = net._write_now, lambda t, d: t.write(d)
+        try:
+            four.send(word)
+            self.assertFalse(four.closed)         # not all of it in the first turn
+            other.request(7, OpCode.exists, dict(path="/", watch=False))
+            for _ in range(1000):
+                if four.closed:
+                    break
+                self.flush()
+        finally:
+            net._write_now = real_now
+        self.assertTrue(four.closed)
+        self.assertEqual(b"".join(d for who, d in writes if who == "four").decode(), expected)
+        who = [w for w, _ in writes]
+        # The other client was answered while the listing was still going on.
+        self.assertEqual(who.count("other"), 1)
+        self.assertIn("four", who[who.index("other") + 1:])
+        self.assertLess(who.index("other"), len(who) // 2)
+        [reply] = [parse_reply(f) for f in other.frames()]
+        self.assertEqual(reply[:1], (7,))
+
+    def test_wchp_is_written_over_several_turns(self):
+        c = self.watched()
+        sid = "\t0x%x\n" % c.sid
+        expected = "".join("/w%d\n%s" % (i, sid) for i in range(self.N))
+        expected += "/only-child\n" + sid + "\n"
+        self.run_word(b"wchp", expected)
+
+    def test_wchc_is_written_over_several_turns(self):
+        c = self.watched()
+        expected = "0x%x\n" % c.sid + "".join("\t/w%d\n" % i for i in range(self.N))
+        expected += "\t/only-child\n\n"
+        self.run_word(b"wchc", expected)
