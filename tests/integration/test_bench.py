@@ -8,7 +8,6 @@ ZKWIRE_TEST_TARGET=zookeeper (the bench is meant to load either).
 """
 from __future__ import annotations
 
-import argparse
 
 import pytest
 
@@ -120,7 +119,17 @@ def test_unknown_workload_is_refused(capsys):
     assert "nope" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         bench.parser().parse_args(["--workload", "nope"])
-    assert isinstance(bench.parser().parse_args([]), argparse.Namespace)
+    # Every workload the parser offers is one the benchmark can run, and so is
+    # each one --compare runs by default.
+    import random
+    for name in bench.WORKLOADS:
+        a = bench.parser().parse_args(["--workload", name])
+        for worker in (0, 1):        # worker 0 is the writer in "watch"
+            first = next(bench._requests(a, worker, 2, random.Random(0)))
+            assert isinstance(first, bytes) and first
+    default = bench.parser().parse_args([])
+    assert set(default.workloads.split(",")) <= set(bench.WORKLOADS)
+    assert default.workload in bench.WORKLOADS
 
 
 def test_scale_starts_zkwire_on_the_tree_and_reports_it():

@@ -367,7 +367,6 @@ def test_get_every_stat_field(zk):
 
 def test_set_bumps_version_and_mzxid(zk):
     _, created = zk.create("/s", b"a", include_data=True)
-    time.sleep(0.01)
     st1 = zk.set("/s", b"bb")
     assert st1.version == 1
     assert st1.mzxid == created.czxid + 1

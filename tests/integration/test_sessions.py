@@ -323,8 +323,10 @@ def test_session_expiry_deletes_ephemerals(handshake_client, zk):
     elapsed = gone_events[0][1] - silenced_at
 
     # The last ping went out at most ~1/3 of the timeout before we silenced the
-    # client; expiry is rounded up to the next tick: ~0.7 .. 1.5 s after silencing.
-    assert 0.5 <= elapsed <= 4.0, elapsed
+    # client; expiry is rounded up to the next tick: ~0.7 .. 1.5 s after silencing
+    # on an idle machine.  Only the lower bound is a rule (a loaded machine can
+    # only make it later; WAIT bounds the rest).
+    assert elapsed >= 0.5, elapsed
     assert gone_events[0][0].type == EventType.DELETED
     assert zk.exists("/eph") is None
     assert zk.exists("/keep") is not None
