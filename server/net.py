@@ -36,6 +36,7 @@ from zkwire.protocol import (
     encode_reply,
 )
 from .core import CoreConfig, ServerCore
+from .driver import StandaloneDriver
 from .fourlw import FOUR_LETTER_WORDS, FourLetterWords
 from .replicator import StandaloneReplicator
 from .storage import MemoryLog
@@ -422,6 +423,7 @@ class ZooKeeperServer:
             log_store = datadir.log
         self.replicator = StandaloneReplicator(log_store if log_store is not None else MemoryLog())
         self.core = ServerCore(config, self.replicator, self.now_ms(), tree=tree)
+        self.driver = StandaloneDriver(self.core, self.replicator)
         for sid, timeout_ms in (sessions or {}).items():
             # Restored sessions get a full timeout from now, as in ZooKeeper:
             # those whose clients do not come back expire through the normal path.
@@ -434,7 +436,6 @@ class ZooKeeperServer:
         self.fourlw = FourLetterWords(self, four_letter_whitelist)
         self.listening = None
         self._flush_call = None
-        self._persisting = False
         #: Recent fsync times (ms): fast ones run on the loop (see flush).
         self.fsync_avg_ms = 0.0
         self.on_commit = self._after_commit if datadir is not None else None
@@ -572,13 +573,20 @@ class ZooKeeperServer:
             proto.throttle()
 
     def write_out(self) -> None:
-        for conn in self.core.take_dirty():
+        """Write what the driver has for the connections now; proposals stay
+        queued for the next ``flush`` (one reactor turn's writes, one sync)."""
+        self._emit(self.driver.ready(persist=False))
+
+    def _emit(self, rd) -> None:
+        for conn in rd.conns:
             self.flush_conn(conn)
+        self._global_throttle()
+        if rd.committed and self.on_commit is not None:
+            self.on_commit(rd.committed)
 
     def after_input(self) -> None:
         self.write_out()
-        self._global_throttle()
-        if self.replicator.has_pending() and self._flush_call is None and self.fatal_error is None:
+        if self.driver.has_pending() and self._flush_call is None and self.fatal_error is None:
             self._flush_call = self.reactor.callLater(0, self.flush)
 
     def _global_throttle(self) -> None:
@@ -608,26 +616,29 @@ class ZooKeeperServer:
             paused.clear()
 
     def flush(self) -> None:
-        """Make queued txns durable (one sync per batch), then commit and answer.
+        """Carry out the driver's ``Ready`` until it asks for nothing more.
 
-        The batch is written to the log on the event loop (encoding it and
+        A batch is written to the log on the event loop (encoding it and
         handing the bytes to the OS is cheap); only the fsync of a ``blocking``
         log (a file log) runs in the reactor's thread pool, one batch at a
         time, while the proposals that arrive meanwhile form the next batch.
-        An in-memory log is committed at once."""
+        An in-memory log is synced at once."""
         self._flush_call = None
-        if self._persisting or self.fatal_error is not None:
+        driver = self.driver
+        if driver.busy() or self.fatal_error is not None:
             return
-        replicator = self.replicator
-        blocking = getattr(replicator.log, "blocking", False)
-        while replicator.has_pending():
-            batch = replicator.take_batch()
+        blocking = getattr(self.replicator.log, "blocking", False)
+        while self.fatal_error is None:
+            rd = driver.ready()
+            self._emit(rd)
+            batch = rd.persist
+            if not batch:
+                return
             try:
-                handle = replicator.write(batch)
+                handle = self.replicator.write(batch)
                 if blocking and self.fsync_avg_ms >= INLINE_FSYNC_MAX_MS:
                     from twisted.internet.threads import deferToThreadPool
 
-                    self._persisting = True
                     d = deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
                                           _timed_fsync, handle)
                     d.addCallbacks(self._persisted, self._persist_failed, callbackArgs=(batch,))
@@ -637,8 +648,6 @@ class ZooKeeperServer:
                 self._persist_failed(Failure())
                 return
             self._commit(batch)
-            if self.fatal_error is not None:
-                return
 
     def _note_fsync(self, ms: float) -> None:
         # A moving average: one slow sync moves it a quarter of the way.
@@ -648,29 +657,21 @@ class ZooKeeperServer:
         if self.fatal_error is not None:
             return
         try:
-            self.core.commit(batch, self.now_ms())
+            self.driver.persisted(batch[-1][0].zxid, self.now_ms())
         except Exception:
             # The batch is in the log but only partly in the tree: answering
             # anyone from here on could contradict what a restart replays.
             self.fail("internal error applying committed txns %#x-%#x"
                       % (batch[0][0].zxid, batch[-1][0].zxid))
-            return
-        self.write_out()
-        self._global_throttle()
-        if self.on_commit is not None:
-            self.on_commit(batch)
 
     def _persisted(self, ms, batch) -> None:
-        self._persisting = False
         self._note_fsync(ms)
         self._commit(batch)
-        if self.replicator.has_pending():
-            self.flush()
+        self.flush()
 
     def _persist_failed(self, failure) -> None:
         # The log can no longer promise durability: stop rather than acknowledge
         # writes that a crash would lose (ZooKeeper exits in this case too).
-        self._persisting = False
         self.fail("cannot write the transaction log: %s" % failure.getErrorMessage())
 
     # --- snapshots and retention --------------------------------------------------------------
@@ -728,7 +729,7 @@ class ZooKeeperServer:
     def _tick(self):
         self._tick_call = None
         try:
-            self.core.tick(self.now_ms())
+            self.driver.tick(self.now_ms())
         except Exception:
             self.fail("internal error expiring sessions")
             return

@@ -81,10 +81,13 @@ def connect_req(timeout=3000, sid=0, passwd=b"", last_zxid=0, protocol=0):
 
 
 class CoreHarness:
-    """A ServerCore plus the edge's job: flush the replicator and commit."""
+    """A ServerCore under the same driver the server runs (server/driver.py);
+    the harness does the I/O half of the contract: persist what ``ready()``
+    hands out (to a MemoryLog that keeps it) and report it persisted."""
 
     def __init__(self, tick_ms=500, now=0, **config):
         from zkwire.server.core import CoreConfig, ServerCore
+        from zkwire.server.driver import StandaloneDriver
         from zkwire.server.replicator import StandaloneReplicator
         from zkwire.server.storage import MemoryLog
 
@@ -92,6 +95,7 @@ class CoreHarness:
         self.rep = StandaloneReplicator(self.log)
         self.now = now
         self.core = ServerCore(CoreConfig(tick_ms=tick_ms, **config), self.rep, now)
+        self.driver = StandaloneDriver(self.core, self.rep)
         self._port = 40000
 
     # --- connections -------------------------------------------------------------
@@ -119,8 +123,12 @@ class CoreHarness:
     def flush(self, now=None):
         if now is not None:
             self.now = now
-        while self.rep.has_pending():
-            self.core.commit(self.rep.flush(), self.now)
+        while True:
+            batch = self.driver.ready().persist
+            if not batch:
+                return
+            self.rep.persist(batch)
+            self.driver.persisted(batch[-1][0].zxid, self.now)
 
     def req(self, conn, xid, op, request=None, flush=True):
         self.core.request(conn, xid, op, request, self.now)
@@ -129,7 +137,7 @@ class CoreHarness:
 
     def tick(self, now):
         self.now = now
-        self.core.tick(now)
+        self.driver.tick(now)
         self.flush()
 
     @staticmethod

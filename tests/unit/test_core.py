@@ -835,11 +835,31 @@ def test_stats_counters(h):
     assert c.sent >= 2 and c.received >= 3
 
 
-def test_take_dirty_lists_touched_connections(h):
+def test_ready_lists_touched_connections(h):
     a, b = h.session(), h.session()
-    h.core.take_dirty()
-    h.req(a, 1, OpCode.exists, get("/"))
-    dirty = h.core.take_dirty()
-    assert dirty == [a]
-    assert h.core.take_dirty() == []
+    h.driver.ready()
+    h.req(a, 1, OpCode.exists, get("/"), flush=False)
+    rd = h.driver.ready()
+    assert rd.conns == [a] and rd.persist == [] and rd.committed == []
+    assert not h.driver.ready()
     assert b.outbox == []
+
+
+def test_ready_hands_out_one_batch_and_commits_only_what_was_persisted(h):
+    a = h.session()
+    h.take(a)
+    h.req(a, 1, OpCode.create, create_req("/x"), flush=False)
+    rd = h.driver.ready(persist=False)
+    assert rd.persist == []                      # left to gather into a batch
+    rd = h.driver.ready()
+    [(hdr, txn)] = rd.persist
+    h.req(a, 2, OpCode.create, create_req("/y"), flush=False)
+    assert h.driver.ready().persist == []        # one batch out at a time
+    assert h.take(a) == [] and "/x" not in h.core.tree.nodes
+    with pytest.raises(AssertionError):
+        h.driver.persisted(hdr.zxid + 1, h.now)  # not what was handed out
+    h.driver.persisted(hdr.zxid, h.now)
+    rd = h.driver.ready()
+    assert [c.zxid for c, _ in rd.committed] == [hdr.zxid]
+    assert rd.conns == [a] and len(rd.persist) == 1   # /y's batch comes next
+    assert replies(h.take(a))[0][:5] == ("reply", 1, hdr.zxid, 0, OpCode.create)
