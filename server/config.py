@@ -22,6 +22,8 @@ ZooKeeper's QuorumPeerConfig where they apply:
 """
 from __future__ import annotations
 
+from .quorum import membership
+
 
 class ConfigError(Exception):
     pass
@@ -245,6 +247,10 @@ def load(cfg_path=None, props=None, overrides=None) -> Settings:
                 if key.startswith("server."):
                     s.servers[sid] = value.strip()
                     s.server_lines = s.server_lines or where
+                else:
+                    # ZooKeeper then builds a hierarchical quorum verifier.
+                    raise ConfigError("%s: %s: hierarchical quorums (group./weight.) are not "
+                                      "supported; use majority quorums" % (where, key))
             elif "zookeeper." + key in PROP_KEYS:
                 _apply(s, PROP_KEYS, "zookeeper." + key, value, where)
             else:
@@ -281,16 +287,20 @@ def _check(s):
                           % (s.min_session_timeout_ms, s.max_session_timeout_ms))
     if s.data_log_dir is None:
         s.data_log_dir = s.data_dir
-    if s.servers:
-        raise ConfigError("%s: server.N lines configure an ensemble, and zkwire cannot replicate "
-                          "yet; remove them to run one standalone server"
-                          % s.server_lines)
+    if "election_alg" in s.given and s.election_alg != 3:
+        raise ConfigError("electionAlg=%d: only 3 (fast leader election) exists" % s.election_alg)
     if s.dynamic_config_file:
         raise ConfigError("dynamicConfigFile=%s configures an ensemble, and zkwire cannot "
                           "replicate yet" % s.dynamic_config_file)
-    if not s.standalone_enabled:
-        raise ConfigError("standaloneEnabled=false asks for a quorum, and zkwire cannot "
-                          "replicate yet")
+    try:
+        ms, notes = membership.build(s.servers, s.standalone_enabled)
+    except membership.MembershipError as e:
+        raise ConfigError("%s: %s" % (s.server_lines or "standaloneEnabled", e)) from None
+    s.warnings.extend("%s: %s" % (s.server_lines, n) for n in notes)
+    if ms is not None:
+        raise ConfigError("%s: server.N lines configure an ensemble, and zkwire cannot replicate "
+                          "yet; remove them to run one standalone server"
+                          % s.server_lines)
 
 
 #: Schemes a connection can authenticate with in zkwire.

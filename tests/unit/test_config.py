@@ -101,11 +101,39 @@ def test_server_lines_refuse_to_start_standalone(tmp_path):
     # split the data; until zkwire replicates, it must not start at all.
     cfg = write_cfg(tmp_path, "tickTime=500\n"
                               "server.1=127.0.0.1:2888:3888\n"
-                              "server.2=127.0.0.1:2889:3889;2182\n"
-                              "group.1=1:2\nweight.1=1\n")
+                              "server.2=127.0.0.1:2889:3889;2182\n")
     with pytest.raises(ConfigError) as info:
         load(cfg)
     assert "line 2" in str(info.value) and "server.N" in str(info.value)
+
+
+# What Debian's ZooKeeper 3.8.0 does with these configs, observed on
+# 2026-12-02 by starting ``java ... QuorumPeerMain zoo.cfg`` on loopback
+# (tickTime=500, initLimit=5, syncLimit=2, no myid file):
+# * one ``server.1=127.0.0.1:22888:23888`` line: it runs, ``srvr`` says
+#   "Mode: standalone" (the line is ignored, standaloneEnabled defaults to true);
+# * a single server line that is an observer, two servers whose quorum and
+#   election ports are equal, an unknown peer type ("bogus"), electionAlg=1:
+#   each exits 2 with "Invalid config, exiting abnormally".
+
+def test_one_server_line_runs_standalone_as_zookeeper_does(tmp_path):
+    s = load(write_cfg(tmp_path, "tickTime=500\nserver.1=127.0.0.1:22888:23888\n"))
+    [w] = s.warnings
+    assert "line 2" in w and "standalone" in w
+
+
+@pytest.mark.parametrize("text", [
+    "server.1=127.0.0.1:22888:23888:observer\n",
+    "server.1=127.0.0.1:22888:23888\nserver.2=127.0.0.1:22889:22889\n",
+    "server.1=127.0.0.1:22888:23888\nserver.2=127.0.0.1:22889:23889:bogus\n",
+    "electionAlg=1\n",
+    "server.1=127.0.0.1:2888:3888\ngroup.1=1:2\n",
+    "server.1=127.0.0.1:2888:3888\nweight.1=1\n",
+    "server.1=127.0.0.1:2888\n",
+])
+def test_what_zookeeper_refuses_is_refused(tmp_path, text):
+    with pytest.raises(ConfigError):
+        load(write_cfg(tmp_path, "tickTime=500\n" + text))
 
 
 @pytest.mark.parametrize("text", ["dynamicConfigFile=/etc/zk/zoo.cfg.dynamic\n",

@@ -1,0 +1,1 @@
+"""ZooKeeper's quorum protocol, sans-IO: membership, election, packets, leader and learners."""
