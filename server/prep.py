@@ -24,7 +24,7 @@ from types import SimpleNamespace as Rec
 
 from zkwire.consts import CreateMode, Err, OpCode, Perms, TTL_EPHEMERAL_OWNER_TAG, MAX_TTL_MS, CONTAINER_EPHEMERAL_OWNER
 from .acl import InvalidACL, NoAuth
-from .javaorder import clone_capacity, hashset_order, table_capacity
+from .javaorder import clone_capacity, order_indices, string_hash, table_capacity
 from .paths import invalid_path_reason, is_special_path
 from .tree import DataTree, ephemeral_kind
 
@@ -189,15 +189,18 @@ class Prep:
                   type=OpCode.closeSession)
         # ZooKeeper walks a clone of the session's HashSet, adjusted for pending
         # changes; its order becomes the deletion order (and so the event order).
-        paths = dict.fromkeys(self.tree.session_ephemerals(session_id))
-        capacity = clone_capacity(len(paths))
+        # The tree hands over each path's hash; only pending creates need one.
+        hashed = self.tree.session_ephemeral_hashes(session_id)
+        capacity = clone_capacity(len(hashed))
         for c in self.outstanding:
             if not c.exists:
-                paths.pop(c.path, None)
+                hashed.pop(c.path, None)
             elif c.ephemeralOwner == session_id:
-                paths[c.path] = None
-                capacity = max(capacity, table_capacity(len(paths), capacity))
-        paths = dict.fromkeys(hashset_order(paths, capacity))
+                hashed.setdefault(c.path, None)
+                capacity = max(capacity, table_capacity(len(hashed), capacity))
+        listed = list(hashed)
+        hashes = [h if h is not None else string_hash(p) for p, h in hashed.items()]
+        paths = dict.fromkeys(listed[i] for i in order_indices(hashes, capacity))
         for path in paths:
             r = ChangeRecord()
             r.zxid = hdr.zxid

@@ -15,12 +15,31 @@ order.  Firing them is the watch table's job, not the tree's.
 Validation (versions, ACLs, existence) happens before a txn is made, in prep;
 ``apply`` still tolerates txns that no longer fit (a replayed log over a fuzzy
 snapshot) the way ZooKeeper's DataTree does: it records an error and moves on.
+
+Running totals.  mntr's approximate data size and getAllChildrenNumber would
+otherwise scan every znode on the event loop, so the tree keeps them as it
+changes: ``_data_size``, the sum over the keys of ``nodes`` of key length plus
+data length (the root is counted under both of its keys, "" and "/"), and
+``_below``, for every path P but the root, how many keys start with P + "/"
+(absent: none; by prefix, as the full scan it replaces counted, so a replay
+that orphans a subtree keeps the same figure).  Each change costs O(depth).  The
+snapshot loader fills ``nodes`` itself, bypassing these methods, so the totals
+belong to one dict object (``_counted``): a tree whose ``nodes`` is another
+object recounts once, at its next change or query.
+
+A session's ephemerals map each path to its Java hashCode, computed once at
+create (as Java caches it in the String), or None until first needed (the
+snapshot loader does not compute it): listing or closing a session with many
+ephemerals then sorts integers and hashes nothing.
 """
 from __future__ import annotations
 
+from collections import Counter
+from operator import attrgetter
 from types import MappingProxyType
 
 from zkwire.consts import CONTAINER_EPHEMERAL_OWNER, Err, EventType, OpCode, TTL_EPHEMERAL_OWNER_MASK, TTL_EPHEMERAL_OWNER_TAG
+from . import javaorder
 
 _EMPTY = b""
 
@@ -28,6 +47,8 @@ _EMPTY = b""
 #: instead of an empty dict per leaf (64 bytes a znode).  Only this module
 #: (and the snapshot loader) adds children, replacing it with a dict.
 NO_CHILDREN = MappingProxyType({})
+
+_data_of = attrgetter("data")
 
 #: Distinct ACLs the tree keeps one shared copy of (see DataTree._intern_acl).
 MAX_INTERNED_ACLS = 4096
@@ -151,6 +172,7 @@ class DataTree:
         #: misfit is our bug and raises TreeError instead of answering a client.
         self.strict = False
         self.nodes = {}
+        #: session id -> {path: Java hashCode or None}, in creation order.
         self.ephemerals = {}
         # Largest number of ephemerals each live session has held: ZooKeeper's
         # per-session HashSet keeps the capacity that reached, and that capacity
@@ -171,6 +193,10 @@ class DataTree:
         # ZooKeeper makes /zookeeper/config world-readable only, with aversion -1.
         config = self._add_special(self.CONFIG, ((1, "world", "anyone"),))
         config.aversion = -1
+        self._counted = None
+        self._data_size = 0
+        self._below = {}
+        self._recount()
 
     def _add_special(self, path, acl):
         parent_name, name = parent_of(path)
@@ -190,18 +216,62 @@ class DataTree:
         return len(self.nodes)
 
     def approximate_data_size(self) -> int:
-        total = 0
-        for path, node in self.nodes.items():
-            total += len(path) + (len(node.data) if node.data else 0)
-        return total
+        """Sum of path lengths and data lengths over ``nodes`` (mntr's figure)."""
+        if self.nodes is not self._counted:
+            self._recount()
+        return self._data_size
 
     def all_children_number(self, path: str) -> int:
-        prefix = "/" if path == "/" else path + "/"
-        return sum(1 for p in self.nodes if p.startswith(prefix) and p != path)
+        """Number of znodes below ``path`` (getAllChildrenNumber)."""
+        if self.nodes is not self._counted:
+            self._recount()
+        if path == "/":
+            return len(self.nodes) - 2  # all but the root, which is stored twice
+        if path == "":
+            return len(self.nodes) - 1  # every key that starts with "/"
+        return self._below.get(path, 0)
+
+    # --- running totals --------------------------------------------------------
+    def _recount(self):
+        """Recompute the running totals from ``nodes`` (after a snapshot load)."""
+        nodes = self.nodes
+        self._counted = nodes
+        self._data_size = (sum(map(len, nodes))
+                           + sum(map(len, filter(None, map(_data_of, nodes.values())))))
+        # Each key counts under its parent's path; then, deepest first, every
+        # prefix's count is added to its own parent's (the root's is not kept).
+        below = Counter([p[:p.rfind("/")] for p in nodes if len(p) > 1])
+        below.pop("", None)
+        by_depth = {}
+        for prefix in below:
+            by_depth.setdefault(prefix.count("/"), []).append(prefix)
+        for depth in range(max(by_depth, default=0), 1, -1):
+            for prefix in by_depth.get(depth, ()):
+                parent = prefix[:prefix.rfind("/")]
+                if parent not in below:
+                    by_depth.setdefault(depth - 1, []).append(parent)
+                below[parent] += below[prefix]
+        self._below = dict(below)
+
+    def _count_below(self, path, delta):
+        """Add ``delta`` to the count of every ancestor of ``path`` but the root
+        (whose count is len(nodes) - 2, not kept)."""
+        below = self._below
+        i = path.rfind("/")
+        while i > 0:
+            prefix = path[:i]
+            n = below.get(prefix, 0) + delta
+            if n:
+                below[prefix] = n
+            else:
+                del below[prefix]
+            i = path.rfind("/", 0, i)
 
     # --- the one way to change the tree --------------------------------------
     def apply(self, hdr, txn) -> TxnResult:
         """Apply one committed txn.  ``hdr`` has clientId, cxid, zxid, time, type."""
+        if self.nodes is not self._counted:
+            self._recount()  # a tree fresh from a snapshot: counted before it changes
         rc = TxnResult(hdr.type, hdr.zxid)
         try:
             self._apply(hdr.type, hdr.clientId, hdr.zxid, hdr.time, txn, rc)
@@ -315,11 +385,13 @@ class DataTree:
         node = Node(data, self._intern_acl(acl), zxid, time_ms, owner)
         add_child(parent, child_name)
         self.nodes[path] = node
+        self._data_size += len(path) + (len(data) if data else 0)
+        self._count_below(path, 1)
         if owner:
             kind = ephemeral_kind(owner)
             if kind == "normal":
                 mine = self.ephemerals.setdefault(owner, {})
-                mine[path] = None
+                mine[path] = javaorder.string_hash(path)
                 if len(mine) > self.ephemeral_peak.get(owner, 0):
                     self.ephemeral_peak[owner] = len(mine)
             elif kind == "container":
@@ -346,6 +418,9 @@ class DataTree:
         node = self.nodes.pop(path, None)
         if node is None:
             raise TreeError(Err.NONODE)
+        data = node.data
+        self._data_size -= len(path) + (len(data) if data else 0)
+        self._count_below(path, -1)
         owner = node.ephemeralOwner
         if owner:
             kind = ephemeral_kind(owner)
@@ -366,6 +441,10 @@ class DataTree:
         node = self.nodes.get(path)
         if node is None:
             raise TreeError(Err.NONODE)
+        delta = (len(data) if data else 0) - (len(node.data) if node.data else 0)
+        if path == "/" or not path:
+            delta *= 2  # the root is stored under "" and "/"
+        self._data_size += delta
         node.data = data
         node.mtime = time_ms
         node.mzxid = zxid
@@ -384,8 +463,11 @@ class DataTree:
     def kill_session(self, session_id, zxid, paths, triggers):
         local = self.ephemerals.pop(session_id, {})
         self.ephemeral_peak.pop(session_id, None)
+        # The txn's list first, then whatever the session still owns that the
+        # list missed (a list logged before a create was applied, or no list).
         order = list(paths) if paths is not None else []
-        order.extend(p for p in local if p not in set(order))
+        listed = set(order)
+        order.extend(p for p in local if p not in listed)
         for path in order:
             try:
                 self.delete_node(path, zxid, triggers)
@@ -395,7 +477,20 @@ class DataTree:
 
     def session_ephemerals(self, session_id) -> list:
         """A session's ephemerals in the order ZooKeeper lists them."""
-        from .javaorder import ephemerals_clone_order
+        return list(self.session_ephemeral_hashes(session_id))
 
-        paths = list(self.ephemerals.get(session_id, ()))
-        return ephemerals_clone_order(paths, self.ephemeral_peak.get(session_id, len(paths)))
+    def session_ephemeral_hashes(self, session_id) -> dict:
+        """A new dict of a session's ephemerals in the order ZooKeeper lists
+        them, each path mapped to its Java hashCode."""
+        mine = self.ephemerals.get(session_id)
+        if not mine:
+            return {}
+        paths = list(mine)
+        hashes = list(mine.values())
+        if None in hashes:  # loaded from a snapshot: hash once, then keep it
+            string_hash = javaorder.string_hash
+            for i, h in enumerate(hashes):
+                if h is None:
+                    hashes[i] = mine[paths[i]] = string_hash(paths[i])
+        order = javaorder.clone_order_indices(hashes, self.ephemeral_peak.get(session_id, len(paths)))
+        return {paths[i]: hashes[i] for i in order}
