@@ -149,3 +149,13 @@ CloseSessionTxn = R("CloseSessionTxn", ("paths2Delete", Vector(UString)))
 ErrorTxn = R("ErrorTxn", ("err", Int))
 Txn = R("Txn", ("type", Int), ("data", Buffer))
 MultiTxn = R("MultiTxn", ("txns", Vector(Txn)))
+
+# --- quorum port (ZooKeeper's org.apache.zookeeper.server.quorum module) ------------
+# QuorumPackets follow each other on the quorum port with no framing of their own;
+# LearnerInfo is the data of a FOLLOWERINFO or OBSERVERINFO packet.
+LearnerInfo = R(
+    "LearnerInfo", ("serverid", Long), ("protocolVersion", Int), ("configVersion", Long),
+)
+QuorumPacket = R(
+    "QuorumPacket", ("type", Int), ("zxid", Long), ("data", Buffer), ("authinfo", Vector(Id)),
+)
