@@ -27,7 +27,7 @@ Frames of one connection are in wire order per direction; a request is always
 recorded before its response.
 
 Regenerate (needs Apache ZooKeeper from the Debian package, kazoo, javac/java),
-from /work/main::
+from the repository root::
 
     python tests/golden/capture.py --record kazoo java   # rewrites both files
     python tests/golden/capture.py --check                # decode every frame

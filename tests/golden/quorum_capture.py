@@ -1,7 +1,7 @@
 """Record Apache ZooKeeper's own quorum traffic (election and quorum ports) as golden files.
 
 Regenerate (as root: dumpcap captures on ``lo``; needs Debian's zookeeper 3.8
-package, tshark, kazoo), from /work/main::
+package, tshark, kazoo), from the repository root::
 
     .venv/bin/python tests/golden/quorum_capture.py               # rewrites quorum/*.json
     .venv/bin/python tests/golden/quorum_capture.py --keep /tmp/qc  # and keeps pcap, logs, dataDirs

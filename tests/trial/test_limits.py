@@ -9,7 +9,7 @@
   built for a peer that does not read them.
 * A connection that never sends its ConnectRequest is closed after
   zookeeper.nio.sessionlessCnxnTimeout, as ZooKeeper closes it
-  (tests/facts/hardening.md); a closed connection whose peer does not read
+  (tests/ZOOKEEPER_FACTS.md §12); a closed connection whose peer does not read
   its last bytes is aborted after a grace period.
 
 A StringTransport never pushes back by itself, so "the peer stopped reading"

@@ -3,7 +3,7 @@
 The reactor is a MemoryReactorClock, so time only moves when a test advances it:
 ``clock.advance(0)`` runs the flush the server schedules for the end of a reactor
 turn (group commit), ``clock.advance(tick)`` runs the session-expiry tick.
-Expected wire behaviour is Apache ZooKeeper 3.8.0's (/work/notes/zk_facts.md).
+Expected wire behaviour is Apache ZooKeeper 3.8.0's (tests/ZOOKEEPER_FACTS.md).
 """
 from __future__ import annotations
 
@@ -313,7 +313,8 @@ class RequestTests(NetTestCase):
         self.assertFalse(c.closed)
 
     def test_create_session_opcode_on_established_session(self):
-        # zk_facts §3: op -10 after the handshake -> MARSHALLINGERROR, zxid consumed, stays open.
+        # tests/ZOOKEEPER_FACTS.md §3: op -10 after the handshake -> MARSHALLINGERROR,
+        # zxid consumed, stays open.
         c = self.handshake()
         z = self.last_zxid()
         c.send_frame(struct.pack(">ii", 1, OpCode.createSession))
@@ -323,7 +324,8 @@ class RequestTests(NetTestCase):
         self.assertFalse(c.closed)
 
     def test_read_inside_multi_and_write_inside_multi_read(self):
-        # zk_facts §6: both are MARSHALLINGERROR; the multi consumes a zxid; connection stays.
+        # tests/ZOOKEEPER_FACTS.md §6: both are MARSHALLINGERROR; the multi consumes a zxid;
+        # connection stays.
         c = self.handshake()
         z = self.last_zxid()
         payload = (struct.pack(">ii", 1, OpCode.multi)

@@ -1,5 +1,5 @@
 """zkwire.server.acl (AuthPolicy, digest, fixup) and zkwire.server.paths
-(ZooKeeper's PathUtils.validatePath rules; zk_facts §3 and §8)."""
+(ZooKeeper's PathUtils.validatePath rules; tests/ZOOKEEPER_FACTS.md §3 and §8)."""
 from __future__ import annotations
 
 import pytest
@@ -34,7 +34,7 @@ def test_digest_matches_zookeeper():
 def test_authenticate_digest():
     pol = AuthPolicy()
     assert pol.authenticate("digest", b"user:pass") == [("digest", USER)]
-    # no ':' at all is still a successful addauth (zk_facts §8)
+    # no ':' at all is still a successful addauth (tests/ZOOKEEPER_FACTS.md §8)
     ids = pol.authenticate("digest", b"nocolon")
     assert ids is not None and ids[0][0] == "digest" and ids[0][1].startswith("nocolon:")
 

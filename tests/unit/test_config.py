@@ -184,7 +184,8 @@ def test_implemented_limits_are_read(tmp_path):
                                             ("no", False), ("1", False)])
 def test_skip_acl_only_for_the_exact_value_yes(tmp_path, value, skipped):
     # ZooKeeperServer: System.getProperty("zookeeper.skipACL", "no").equals("yes")
-    # (tests/facts/hardening.md); anything else leaves ACL checks on.
+    # (tests/ZOOKEEPER_FACTS.md §8 skip-acl, skip-acl-only-for-exact-yes); anything else
+    # leaves ACL checks on.
     for s in (load(write_cfg(tmp_path, "skipACL=%s\n" % value)),
               load(None, {"zookeeper.skipACL": value})):
         assert s.skip_acl is skipped

@@ -9,7 +9,7 @@ Each test feeds requests with a fake clock, flushes the StandaloneReplicator int
     ("close", reason)
 
 Every expectation is Apache ZooKeeper 3.8.0's observed behaviour
-(/work/notes/zk_facts.md §1-§6, §8-§10).
+(tests/ZOOKEEPER_FACTS.md §0-§6, §8-§10).
 """
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def h():
     return CoreHarness(tick_ms=500, now=0)
 
 
-# --- the handshake (zk_facts §2) ----------------------------------------------------------------
+# --- the handshake (tests/ZOOKEEPER_FACTS.md §2) ------------------------------------------------
 
 def test_new_session_after_create_session_commits(h):
     conn = h.connect(timeout=3000, flush=False)
@@ -175,7 +175,7 @@ def test_requests_pipelined_behind_the_handshake(h):
     assert summary(out) == [(1, 2, 0), (2, 2, 0)]
 
 
-# --- zxids in replies (zk_facts §1) --------------------------------------------------------------
+# --- zxids in replies (tests/ZOOKEEPER_FACTS.md §1) ----------------------------------------------
 
 def test_reply_zxids_follow_zookeeper(h):
     c = h.session()
@@ -247,7 +247,7 @@ def test_xids_are_echoed_unchecked(h):
         assert reply(h.call(c, xid, OpCode.exists, get("/")))[1] == xid
 
 
-# --- reads with odd paths (zk_facts §3) -------------------------------------------------------------
+# --- reads with odd paths (tests/ZOOKEEPER_FACTS.md §3) ---------------------------------------------
 
 def test_reads_of_the_empty_path_see_the_root(h):
     c = h.session()
@@ -304,7 +304,7 @@ def test_special_nodes_protected(h):
     assert summary(h.call(c, 9, OpCode.create, create_req("/zookeeper/x")))[0][2] == 0
 
 
-# --- sequential suffix and cversion (zk_facts §4) ------------------------------------------------
+# --- sequential suffix and cversion (tests/ZOOKEEPER_FACTS.md §4) --------------------------------
 
 def test_sequence_and_cversion_trace(h):
     a = h.session()
@@ -352,7 +352,7 @@ def test_sequential_with_trailing_slash_and_ephemeral(h):
     assert h.core.tree.get("/s/e0000000003").ephemeralOwner == c.session_id
 
 
-# --- multi (zk_facts §6) -------------------------------------------------------------------------
+# --- multi (tests/ZOOKEEPER_FACTS.md §6) ---------------------------------------------------------
 
 def test_multi_success(h):
     c = h.session()
@@ -429,7 +429,7 @@ def test_multi_read(h):
     assert (zxid, err, results) == (z, 0, [])
 
 
-# --- watches (zk_facts §5) --------------------------------------------------------------------------
+# --- watches (tests/ZOOKEEPER_FACTS.md §5) ----------------------------------------------------------
 
 def test_data_watch_fires_for_other_sessions_change(h):
     a, b = h.session(), h.session()
@@ -567,7 +567,7 @@ def test_lost_connection_drops_its_watches(h):
 
 
 def test_set_watches_after_reconnect(h):
-    # zk_facts §5 "SetWatches (op 101, xid -8) after reconnect"
+    # tests/ZOOKEEPER_FACTS.md §5 "SetWatches (op 101, xid -8) after reconnect"
     a, b = h.session(), h.session()
     for p in ("/d1", "/d2", "/d3", "/e7", "/p4"):
         h.create(b, p)
@@ -612,7 +612,7 @@ def test_set_watches_relative_zero_fires_everything(h):
     assert replies(out)[0][1] == 5
 
 
-# --- ordering and pipelining (zk_facts §10) -------------------------------------------------------
+# --- ordering and pipelining (tests/ZOOKEEPER_FACTS.md §10) ---------------------------------------
 
 def test_read_waits_behind_the_same_sessions_write(h):
     c = h.session()
@@ -669,7 +669,7 @@ def test_group_commit_replies_carry_their_own_txn_zxid(h):
         assert rd[0] == 2 and rd[2] == 0 and z + 1 + i <= rd[1] <= z + 3
 
 
-# --- sessions and expiry (zk_facts §9) --------------------------------------------------------------
+# --- sessions and expiry (tests/ZOOKEEPER_FACTS.md §9) ----------------------------------------------
 
 def test_session_expiry_through_tick(h):
     h.now = 0
@@ -749,7 +749,7 @@ def test_request_on_expired_session_closes_the_connection(h):
     h.flush()
 
 
-# --- auth (zk_facts §8) -------------------------------------------------------------------------------
+# --- auth (tests/ZOOKEEPER_FACTS.md §8) ---------------------------------------------------------------
 
 def test_digest_auth_and_auth_acl(h):
     a, other = h.session(), h.session()

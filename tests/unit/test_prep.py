@@ -1,6 +1,6 @@
 """zkwire.server.prep.Prep: validation against outstanding (uncommitted) changes,
 error txns, zxid consumption and the argument checks of ZooKeeper 3.8.0
-(/work/notes/zk_facts.md §3, §4, §6)."""
+(tests/ZOOKEEPER_FACTS.md §3, §4, §6)."""
 from __future__ import annotations
 
 from types import SimpleNamespace as NS
@@ -247,7 +247,7 @@ def test_close_session_deletes_pending_and_committed_ephemerals(w):
     assert w.tree.get("/e2") is None and w.tree.get("/e1").ephemeralOwner == 0
 
 
-# --- create: argument checks (zk_facts §3) ---------------------------------------------------------
+# --- create: argument checks (tests/ZOOKEEPER_FACTS.md §3) -----------------------------------------
 
 @pytest.fixture
 def w3():
@@ -332,7 +332,7 @@ def test_null_path_is_marshalling_error(w):
     assert hdr.zxid == 1
 
 
-# --- ACLs on create (zk_facts §3, §8) -------------------------------------------------------------
+# --- ACLs on create (tests/ZOOKEEPER_FACTS.md §3, §8) ---------------------------------------------
 
 @pytest.mark.parametrize("acl_list", [
     [],
@@ -385,7 +385,7 @@ def test_create_needs_create_permission_on_parent(w3):
     assert w3.create_err("/locked/c", ids=IDS + [("super", "")]) == OK
 
 
-# --- other writes (zk_facts §3 "Other writes") ------------------------------------------------------
+# --- other writes (tests/ZOOKEEPER_FACTS.md §3 "Other writes") --------------------------------------
 
 @pytest.mark.parametrize("op, req, expected", [
     (OpCode.setData, NS(path="a", data=b"", version=-1), Err.BADARGUMENTS),

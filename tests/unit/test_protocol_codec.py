@@ -1,7 +1,7 @@
 """zkwire.protocol: frames, request decoding, response encoding, and fuzzing.
 
 Expected bytes come from frames Apache ZooKeeper 3.8.0 actually sent
-(/work/notes/zk_facts.md sections 1, 2, 6 and 11).
+(tests/ZOOKEEPER_FACTS.md §1, §2, §6 and §11).
 """
 from __future__ import annotations
 
@@ -131,15 +131,16 @@ def test_decode_connect_null_or_empty_password(passwd, expected):
 
 
 def test_decode_connect_ignores_trailing_bytes():
-    # zk_facts §2: readOnly byte + 5 extra bytes -> a normal 37-byte response.
+    # tests/ZOOKEEPER_FACTS.md §2: readOnly byte + 5 extra bytes -> a normal 37-byte response.
     req, ro = p.decode_connect(KAZOO_CONNECT + b"\x01\x02\x03\x04\x05")
     assert ro is True
     assert req.timeOut == 2000 and req.passwd == b"\x00" * 16
 
 
 def test_decode_connect_max_size_zero_frame():
-    # zk_facts §11: a 0xfffff-byte all-zero "connect" frame is a valid ConnectRequest
-    # (timeout 0, sid 0, empty passwd, readOnly false) answered with the readOnly byte.
+    # tests/ZOOKEEPER_FACTS.md §11: a 0xfffff-byte all-zero "connect" frame is a valid
+    # ConnectRequest (timeout 0, sid 0, empty passwd, readOnly false) answered with the
+    # readOnly byte.
     req, ro = p.decode_connect(b"\x00" * 0xFFFFF)
     assert ro is True
     assert (req.timeOut, req.sessionId, req.passwd, req.readOnly) == (0, 0, b"", False)
@@ -241,7 +242,7 @@ def test_empty_multi_and_multi_read():
 
 
 def test_multi_end_header_err_zero_accepted():
-    # zk_facts §6: only `done` matters in the end header.
+    # tests/ZOOKEEPER_FACTS.md §6: only `done` matters in the end header.
     payload = struct.pack(">ii", 2, OpCode.multi) + H("ffffffff0100000000")
     assert p.decode_request(payload) == (2, OpCode.multi, [])
 
@@ -271,14 +272,14 @@ def test_multi_without_end_header():
 # --- responses -------------------------------------------------------------------------------
 
 def test_notification_bytes():
-    # zk_facts §1: RH(xid -1, zxid -1, err 0) + WatcherEvent(3, 3, "/q1").
+    # tests/ZOOKEEPER_FACTS.md §1: RH(xid -1, zxid -1, err 0) + WatcherEvent(3, 3, "/q1").
     wire = p.encode_event(-1, EventType.NodeDataChanged, KeeperState.SyncConnected, "/q1")
     assert wire == p.frame(H("ffffffffffffffffffffffff00000000000000030000000300000003"
                              "2f7131"))
 
 
 def test_connect_response_bytes():
-    # zk_facts §2: new session, no readOnly byte in the request -> 36 bytes.
+    # tests/ZOOKEEPER_FACTS.md §2: new session, no readOnly byte in the request -> 36 bytes.
     passwd = H("3f7e0ae23bcac14e9e67abfb19d24a69")
     wire = p.encode_connect(1000, 0x010000032F1C0008, passwd, False, False)
     assert wire == p.frame(H("00000000000003e8010000032f1c000800000010") + passwd)
@@ -354,7 +355,7 @@ def test_write_reply_bodies():
 
 
 def test_failed_multi_reply_bytes():
-    # zk_facts §6: ops [create, setData, check(version 99), delete]: RH err 0, then
+    # tests/ZOOKEEPER_FACTS.md §6: ops [create, setData, check(version 99), delete]: RH err 0, then
     # header(-1,false,e)+ErrorResult(e) for e in 0, 0, -103, -2, then the end header.
     rc = _rc(OpCode.multi, zxid=0xCC)
     rc.multi = [_rc(OpCode.error, err=e) for e in (0, 0, Err.BADVERSION, Err.RUNTIMEINCONSISTENCY)]

@@ -33,7 +33,7 @@ def test_java_random_bytes(seed, n, hexbytes):
 
 
 @pytest.mark.parametrize("sid, passwd", [
-    # connect responses seen from Apache ZooKeeper 3.8.0 (zk_facts §2, tests/golden)
+    # connect responses seen from Apache ZooKeeper 3.8.0 (tests/ZOOKEEPER_FACTS.md §2, tests/golden)
     (0x010000032F1C0008, "3f7e0ae23bcac14e9e67abfb19d24a69"),
     (0x010000032F1C0010, "746497e23cb3d2d9a020fde942fe5d2f"),
     (0x0100000771F80000, "7a782e017f1914eae8c08b0460db531a"),
@@ -45,7 +45,7 @@ def test_session_password_is_zookeepers(sid, passwd):
 
 
 def test_initial_session_id_layout():
-    # zk_facts §2: 0x01 in the top byte, then the elapsed ms << 16.
+    # tests/ZOOKEEPER_FACTS.md §2: 0x01 in the top byte, then the elapsed ms << 16.
     assert initial_session_id(1, 0x32F1C) == 0x010000032F1C0000
     # only the low 40 bits of the clock survive ((t << 24) >>> 8)
     assert initial_session_id(1, (1 << 40) + 5) == (1 << 56) | (5 << 16)

@@ -1,6 +1,6 @@
 """zkwire.server.tree.DataTree: the fresh tree, txn application, stats, triggers, determinism.
 
-Expected values are ZooKeeper 3.8.0's observed ones (/work/notes/zk_facts.md §0, §4, §6).
+Expected values are ZooKeeper 3.8.0's observed ones (tests/ZOOKEEPER_FACTS.md §0, §4, §6).
 """
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def tree():
     return DataTree(OPEN)
 
 
-# --- the fresh tree (zk_facts §0) ---------------------------------------------------------------
+# --- the fresh tree (tests/ZOOKEEPER_FACTS.md §0) -----------------------------------------------
 
 def test_fresh_tree_matches_zookeeper(tree):
     assert tree.last_zxid == 0
@@ -82,7 +82,7 @@ def test_fresh_tree_matches_zookeeper(tree):
         assert tree.get(path).data == b""
     assert tree.get("/").acl == ((31, "world", "anyone"),)
     assert tree.get("/zookeeper/config").acl == ((Perms.READ, "world", "anyone"),)
-    # "" is the root's internal key: reads of "" see the root (zk_facts §3)
+    # "" is the root's internal key: reads of "" see the root (tests/ZOOKEEPER_FACTS.md §3)
     assert tree.get("") is tree.get("/")
 
 
@@ -111,7 +111,8 @@ def test_create_sets_stat_and_parent(tree):
 
 
 def test_sequence_counter_and_reported_cversion(tree):
-    # zk_facts §4, trace under /t: (reported cversion, numChildren, pzxid) after each step.
+    # tests/ZOOKEEPER_FACTS.md §4, trace under /t: (reported cversion, numChildren, pzxid)
+    # after each step.
     t = Txns(tree, zxid=0xB9)
     t.create("/t")
     assert (stat(tree, "/t")["cversion"], stat(tree, "/t")["numChildren"]) == (0, 0)
@@ -157,7 +158,7 @@ def test_set_data_and_acl(tree):
     assert tree.get("/d").acl == acl
     s = stat(tree, "/d")
     assert (s["aversion"], s["version"], s["mzxid"]) == (1, 1, 2)
-    # setData on the parent does not change its cversion (zk_facts §4)
+    # setData on the parent does not change its cversion (tests/ZOOKEEPER_FACTS.md §4)
     before = stat(tree, "/")["cversion"]
     t.set_data("/", b"x", 1)
     assert stat(tree, "/")["cversion"] == before
@@ -252,7 +253,8 @@ def test_multi_success_applies_in_order_with_one_zxid(tree):
 
 
 def test_failed_multi_applies_nothing(tree):
-    # zk_facts §6: results 0 before the failing op, its code, -2 after; nothing applied.
+    # tests/ZOOKEEPER_FACTS.md §6: results 0 before the failing op, its code, -2 after;
+    # nothing applied.
     t = Txns(tree, zxid=1)
     t.create("/mm")
     subs = [

@@ -1,4 +1,4 @@
-"""zkwire.server.watches: one-shot data/child watch tables (zk_facts §5)."""
+"""zkwire.server.watches: one-shot data/child watch tables (tests/ZOOKEEPER_FACTS.md §5)."""
 from __future__ import annotations
 
 from zkwire.consts import EventType
