@@ -19,30 +19,32 @@ decides *when*; the Twisted edge decides *on which thread*.
 * ``begin_snapshot(tree, sessions)`` rolls the log (only between persists) and
   returns a :class:`~zkwire.server.snapshot.SnapshotCapture` to be stepped on
   the event loop and saved in a thread.
+
+Every byte goes through ``storage``, a :class:`~zkwire.server.storage.Storage`
+on ``disk`` (the real file system unless a test passes a MemoryDisk).
 """
 from __future__ import annotations
 
 import logging
-import os
 import random
 
-from .recovery import purge, recover
-from .snapshot import SnapshotCapture, save_snapshot, spool_in
-from .txnlog import FileTxnLog, version_dir
+from .snapshot import SnapshotCapture
+from .storage import Storage
 
 log = logging.getLogger("zkwire.server.datadir")
 
 
 class DataDir:
     def __init__(self, data_dir, data_log_dir=None, force_sync=True, prealloc_bytes=64 << 20,
-                 snap_count=100000, retain_count=3, rng=None):
-        self.data_dir = os.path.abspath(data_dir)
-        self.data_log_dir = os.path.abspath(data_log_dir or data_dir)
+                 snap_count=100000, retain_count=3, rng=None, disk=None):
+        self.storage = Storage(data_dir, data_log_dir, disk=disk, force_sync=force_sync,
+                               prealloc_bytes=prealloc_bytes)
+        self.data_dir = self.storage.data_dir
+        self.data_log_dir = self.storage.data_log_dir
         self.snap_count = max(2, snap_count)
         self.retain_count = max(3, retain_count)
         self.rng = rng or random.Random()
-        self.log = FileTxnLog(self.data_log_dir, prealloc_bytes=prealloc_bytes, force_sync=force_sync)
-        self.log.blocking = True
+        self.log = self.storage.log
         self._since_snapshot = 0
         self._next_snapshot_at = self._pick_threshold()
         self.snapshots_taken = 0
@@ -54,7 +56,7 @@ class DataDir:
 
     def recover(self):
         """-> (tree, {session id: timeout ms}); raises DiskFormatError on corruption."""
-        tree, sessions, last_zxid, report = recover(self.data_dir, self.data_log_dir)
+        tree, sessions, last_zxid, report = self.storage.recover()
         self.report = report
         log.info("loaded dataDir %s: %s", self.data_dir, report.summary())
         for path, why in report.skipped_snapshots:
@@ -64,7 +66,7 @@ class DataDir:
             # The newest snapshot already is the loaded state: writing it again
             # (as ZooKeeper does at every start) would only cost time.
             return tree, sessions
-        path = save_snapshot(self.data_dir, tree, sessions, last_zxid)
+        path = self.storage.save_snapshot(tree, sessions, last_zxid)
         log.info("snapshot of the loaded state: %s", path)
         return tree, sessions
 
@@ -84,19 +86,15 @@ class DataDir:
         self._since_snapshot = 0
         self._next_snapshot_at = self._pick_threshold()
         self.log.roll()
-        return SnapshotCapture(tree, sessions, tree.last_zxid,
-                               spool=spool_in(version_dir(self.data_dir)))
+        return self.storage.begin_capture(tree, sessions)
 
     def save(self, capture: SnapshotCapture) -> str:
-        try:
-            path = capture.save(self.data_dir)
-        finally:
-            capture.close()
+        path = self.storage.save_capture(capture)
         self.snapshots_taken += 1
         return path
 
     def purge(self) -> list:
-        return purge(self.data_dir, self.data_log_dir, self.retain_count)
+        return self.storage.purge(self.retain_count)
 
     def close(self) -> None:
         self.log.close()

@@ -22,6 +22,10 @@ of :class:`FileTxnLog` cuts it off.
 Like ZooKeeperServer.loadData, sessions that own ephemeral nodes but are not
 in the session table (possible with fuzzy snapshots) are killed on the tree
 at the last zxid, without a txn (``kill_orphans``).
+
+Both read through a :class:`~zkwire.server.disk.Disk` (``disk``; the real
+file system by default), so recovery after a simulated crash of a
+:class:`~zkwire.server.disk.MemoryDisk` runs exactly this code.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from typing import List, Optional, Tuple
 
 from zkwire.consts import OpCode
 from .acl import OPEN_ACL_UNSAFE
+from .disk import FILE_DISK
 from .snapshot import list_snapshots, looks_complete, read_snapshot_ex
 from .tree import DataTree
 from .txnlog import (
@@ -90,18 +95,20 @@ def apply_session_txn(sessions: dict, hdr, txn) -> None:
         sessions.pop(hdr.clientId, None)
 
 
-def recover(data_dir: str, data_log_dir: Optional[str] = None, kill_orphans: bool = True):
+def recover(data_dir: str, data_log_dir: Optional[str] = None, kill_orphans: bool = True,
+            disk=None):
     """``(tree, sessions, last_zxid, report)`` from ``data_dir`` (snapshots) and
     ``data_log_dir`` (txn logs; default ``data_dir``), both the directories that
     hold ``version-2``."""
     data_log_dir = data_dir if data_log_dir is None else data_log_dir
+    disk = disk or FILE_DISK
     report = RecoveryReport()
     tree = None
     sessions = {}
-    snaps = list_snapshots(data_dir)
+    snaps = list_snapshots(data_dir, disk)
     for zxid, path in snaps:
         try:
-            s = read_snapshot_ex(path)
+            s = read_snapshot_ex(path, disk)
         except (DiskFormatError, OSError) as e:
             report.skipped_snapshots.append((path, str(e)))
             continue
@@ -109,7 +116,7 @@ def recover(data_dir: str, data_log_dir: Optional[str] = None, kill_orphans: boo
         report.snapshot = path
         report.snapshot_zxid = zxid
         break
-    logs = list_log_files(data_log_dir)
+    logs = list_log_files(data_log_dir, disk)
     if tree is None:
         if snaps:
             raise DiskFormatError(snaps[0][1], None, "no readable snapshot among %d: %s" % (
@@ -120,7 +127,7 @@ def recover(data_dir: str, data_log_dir: Optional[str] = None, kill_orphans: boo
     else:
         start = report.snapshot_zxid + 1
     if logs:
-        reader = LogReader(data_log_dir, start)
+        reader = LogReader(data_log_dir, start, disk=disk)
         prev = report.snapshot_zxid if report.snapshot else -1
         for hdr, txn in reader:
             if report.first_replayed_zxid == -1:
@@ -146,25 +153,29 @@ def recover(data_dir: str, data_log_dir: Optional[str] = None, kill_orphans: boo
     return tree, sessions, last_zxid, report
 
 
-def purge(data_dir: str, data_log_dir: Optional[str] = None, retain_count: int = 3) -> List[str]:
+def purge(data_dir: str, data_log_dir: Optional[str] = None, retain_count: int = 3,
+          disk=None) -> List[str]:
     """ZooKeeper's PurgeTxnLog: keep the newest ``retain_count`` (>= 3) complete
     snapshots and the logs needed to replay from the oldest kept one; delete
-    older snapshots and logs.  Returns the deleted paths."""
+    older snapshots and logs.  Returns the deleted paths.  (Like ZooKeeper it
+    does not sync the directories: a purge undone by a crash is harmless.)"""
     if retain_count < 3:
         raise ValueError("retain_count should be greater than or equal to 3")
     data_log_dir = data_dir if data_log_dir is None else data_log_dir
-    kept = [(z, p) for z, p in list_snapshots(data_dir) if looks_complete(p)][:retain_count]
+    disk = disk or FILE_DISK
+    kept = [(z, p) for z, p in list_snapshots(data_dir, disk)
+            if looks_complete(p, disk)][:retain_count]
     if not kept:
         return []
     least = kept[-1][0]
-    logs = list_log_files(data_log_dir)
+    logs = list_log_files(data_log_dir, disk)
     needed = {p for _, p in logs_for_zxid(logs, least)}
     doomed = [p for z, p in logs if p not in needed and z < least]
-    doomed += [p for z, p in list_snapshots(data_dir) if z < least]
+    doomed += [p for z, p in list_snapshots(data_dir, disk) if z < least]
     removed = []
     for path in doomed:
         try:
-            os.unlink(path)
+            disk.remove(path)
             removed.append(path)
         except OSError:
             pass

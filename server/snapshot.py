@@ -35,6 +35,11 @@ Background snapshots: :class:`SnapshotCapture` copies the tree in slices on the
 thread that owns it (each node at one instant, as ZooKeeper's per-node lock
 does) and writes the copy from any thread; the result is a fuzzy snapshot
 named after the zxid at which the capture began.
+
+Every file access goes through a :class:`~zkwire.server.disk.Disk` (the
+``disk`` argument; the real file system unless told otherwise).  A snapshot is
+written under a hidden temporary name, synced, renamed into place and its
+directory synced, so a crash leaves the old set of snapshots or the new one.
 """
 from __future__ import annotations
 
@@ -44,18 +49,17 @@ import io
 import os
 import platform
 import struct
-import tempfile
 import zlib
 from types import SimpleNamespace
 from typing import Dict, Tuple
 
 from .acl import OPEN_ACL_UNSAFE
+from .disk import FILE_DISK
 from .tree import NO_CHILDREN, DataTree, Node, ephemeral_kind
 from .txnlog import (
     SNAP_MAGIC,
     SNAP_PREFIX,
     DiskFormatError,
-    _fsync_dir,
     file_header,
     list_files,
     version_dir,
@@ -76,9 +80,9 @@ def snapshot_name(zxid: int) -> str:
     return "%s.%x" % (SNAP_PREFIX, zxid & 0xFFFFFFFFFFFFFFFF)
 
 
-def list_snapshots(data_dir: str):
+def list_snapshots(data_dir: str, disk=None):
     """``(zxid, path)`` of the snapshot files in ``<data_dir>/version-2``, newest first."""
-    return list_files(version_dir(data_dir), SNAP_PREFIX)[::-1]
+    return list_files(version_dir(data_dir), SNAP_PREFIX, disk)[::-1]
 
 
 # --- writing ------------------------------------------------------------------------
@@ -120,8 +124,9 @@ class SnapshotCapture:
     from the next zxid repairs whatever changed during the capture.
     """
 
-    def __init__(self, tree: DataTree, sessions: dict, zxid: int, spool=None):
+    def __init__(self, tree: DataTree, sessions: dict, zxid: int, spool=None, disk=None):
         self.zxid = zxid
+        self.disk = disk or FILE_DISK
         self.sessions = sorted((sid, _timeout_of(v)) for sid, v in list(sessions.items()))
         self.node_count = 0
         self._acl_ids = {OPEN_ACL_UNSAFE: OPEN_ACL_ID}
@@ -217,24 +222,11 @@ class SnapshotCapture:
             raise ValueError("snapshot capture not finished: call step() until it returns True")
         path = os.fspath(path)
         directory = os.path.dirname(path) or "."
-        os.makedirs(directory, exist_ok=True)
+        self.disk.makedirs(directory)
         # A name ZooKeeper's getZxidFromName rejects, so no reader takes it for a snapshot.
         tmp = os.path.join(directory, ".%s.tmp-%d" % (os.path.basename(path), os.getpid()))
-        try:
-            with open(tmp, "wb") as f:
-                self._serialize(f)
-                f.flush()
-                if fsync:
-                    os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-        if fsync:
-            _fsync_dir(directory)
+        with self.disk.create_atomic(path, tmp, fsync=fsync) as f:
+            self._serialize(f)
         return path
 
     def save(self, data_dir: str, fsync: bool = True) -> str:
@@ -244,7 +236,6 @@ class SnapshotCapture:
     def close(self) -> None:
         """Drop the spool (a finished or abandoned capture)."""
         self._spool.close()
-
     def _serialize(self, f) -> None:
         # Header, sessions and the ACL cache (which precedes the nodes that
         # use it; OPEN_ACL_UNSAFE is id -1, never listed), then the spooled
@@ -272,20 +263,20 @@ class SnapshotCapture:
         f.write(chunk + _Q.pack(adler) + _SEAL_TAIL)
 
 
-def spool_in(directory: str):
+def spool_in(directory: str, disk=None):
     """An unnamed temporary file in ``directory`` for a capture's serialized
     nodes: a snapshot of a big tree costs disk, not RSS, while it is taken."""
-    os.makedirs(directory, exist_ok=True)
-    return tempfile.TemporaryFile(dir=directory)
+    return (disk or FILE_DISK).temp_file(directory)
 
 
 def write_snapshot(path: str, tree: DataTree, sessions: dict, zxid: int = None,
-                   fsync: bool = True) -> str:
+                   fsync: bool = True, disk=None) -> str:
     """Write ``tree`` and ``sessions`` (session id -> timeout ms; Session objects
     with ``timeout_ms`` work too) to the snapshot file ``path`` in one go,
     atomically.  ``zxid`` is informational here (the file name carries it)."""
     capture = SnapshotCapture(tree, sessions, zxid if zxid is not None else tree.last_zxid,
-                              spool=spool_in(os.path.dirname(os.fspath(path)) or "."))
+                              spool=spool_in(os.path.dirname(os.fspath(path)) or ".", disk),
+                              disk=disk)
     try:
         capture.step(max_nodes=1 << 62)
         return capture.write(path, fsync=fsync)
@@ -294,12 +285,12 @@ def write_snapshot(path: str, tree: DataTree, sessions: dict, zxid: int = None,
 
 
 def save_snapshot(data_dir: str, tree: DataTree, sessions: dict, zxid: int,
-                  fsync: bool = True) -> str:
+                  fsync: bool = True, disk=None) -> str:
     """Write ``<data_dir>/version-2/snapshot.<zxid hex>``; returns its path.
     ``zxid`` must be the last txn the tree has applied (tree.last_zxid), or an
     earlier one if the tree may be ahead (a fuzzy snapshot)."""
     path = os.path.join(version_dir(data_dir), snapshot_name(zxid))
-    return write_snapshot(path, tree, sessions, zxid, fsync=fsync)
+    return write_snapshot(path, tree, sessions, zxid, fsync=fsync, disk=disk)
 
 
 # --- reading ------------------------------------------------------------------------
@@ -406,12 +397,13 @@ class _Stream:
         return self.pos >= len(self.data)
 
 
-def read_snapshot_ex(path: str) -> SimpleNamespace:
+def read_snapshot_ex(path: str, disk=None) -> SimpleNamespace:
     """Read a snapshot completely and verify every seal.  Returns a namespace:
     tree, sessions (id -> timeout ms), zxid (from the name; -1 if it has none),
     dbid, version, digest (zxid, version, value) or None, last_processed_zxid
     (ZooKeeper 3.9's section) or None."""
     path = os.fspath(path)
+    disk = disk or FILE_DISK
     name = os.path.basename(path)
     if name.endswith(".snappy"):
         raise DiskFormatError(path, None, "snappy-compressed snapshots are not supported")
@@ -423,12 +415,13 @@ def read_snapshot_ex(path: str) -> SimpleNamespace:
         gc.disable()
     try:
         if name.endswith(".gz"):
+            raw = disk.open_read(path)
             try:
-                with gzip.open(path, "rb") as f:
+                with raw, gzip.GzipFile(fileobj=raw, mode="rb") as f:
                     return _read(_Stream(f, path), name)
             except (OSError, EOFError, zlib.error) as e:
                 raise DiskFormatError(path, None, "bad gzip stream: %s" % e) from None
-        with open(path, "rb") as f:
+        with disk.open_read(path) as f:
             return _read(_Stream(f, path), name)
     finally:
         if gc_was_enabled:
@@ -632,30 +625,28 @@ def _read_node_slowly(r: _Stream):
     return node_path, node_data, _NODE.unpack_from(r.data, p)
 
 
-def read_snapshot(path: str) -> Tuple[DataTree, Dict[int, int], int]:
+def read_snapshot(path: str, disk=None) -> Tuple[DataTree, Dict[int, int], int]:
     """``(tree, sessions, zxid)``: the tree (ephemerals, containers and TTL
     indexes rebuilt from ephemeralOwner), session id -> timeout ms, and the zxid
     from the file name.  Raises :class:`DiskFormatError` on a bad magic, a
     structural error or a checksum mismatch."""
-    s = read_snapshot_ex(path)
+    s = read_snapshot_ex(path, disk)
     return s.tree, s.sessions, s.zxid
 
 
-def looks_complete(path: str) -> bool:
+def looks_complete(path: str, disk=None) -> bool:
     """ZooKeeper's cheap SnapStream.isValidSnapshot: a snapshot name, at least
     10 bytes, ending with the seal's "/" string (gz: the gzip magic)."""
+    disk = disk or FILE_DISK
     name = os.path.basename(path)
     if zxid_from_name(name, SNAP_PREFIX) == -1:
         return False
     try:
-        with open(path, "rb") as f:
-            if name.endswith(".gz"):
-                return f.read(2) == b"\x1f\x8b"
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            if size < 10:
-                return False
-            f.seek(size - 5)
-            return f.read(5) == _SEAL_TAIL
+        if name.endswith(".gz"):
+            return disk.read(path, 0, 2) == b"\x1f\x8b"
+        size = disk.size(path)
+        if size < 10:
+            return False
+        return disk.read(path, size - 5, 5) == _SEAL_TAIL
     except OSError:
         return False

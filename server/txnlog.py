@@ -40,9 +40,16 @@ handle's ``fsync()`` in a worker thread).  Before its first file it cuts a torn
 tail off the newest existing file, so every later reader, ours or ZooKeeper's,
 finds a clean end of file.  ZooKeeper never does that: it leaves the torn tail
 and starts a new file, so our reader also accepts torn ends in older files.
+:func:`truncate_log` (and :meth:`FileTxnLog.truncate_to`) drops every entry
+after a zxid, for a follower told to TRUNC by its leader.
+
+Every byte goes through a :class:`~zkwire.server.disk.Disk` (the ``disk``
+argument; the real file system unless told otherwise), so the same code runs
+on :class:`~zkwire.server.disk.MemoryDisk` in tests and the simulator.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -55,6 +62,7 @@ from zkwire.consts import OpCode
 from zkwire.jute import JuteError
 
 from .acl import OPEN_ACL_UNSAFE
+from .disk import FILE_DISK
 
 log = logging.getLogger("zkwire.server.txnlog")
 
@@ -127,12 +135,9 @@ def version_dir(base_dir: str) -> str:
     return os.path.join(base_dir, VERSION_DIR)
 
 
-def list_files(directory: str, prefix: str) -> List[Tuple[int, str]]:
+def list_files(directory: str, prefix: str, disk=None) -> List[Tuple[int, str]]:
     """``(zxid, path)`` of the files named ``prefix.<hex>...``, oldest first."""
-    try:
-        names = os.listdir(directory)
-    except FileNotFoundError:
-        return []
+    names = (disk or FILE_DISK).listdir(directory)
     out = []
     for name in names:
         z = zxid_from_name(name, prefix)
@@ -142,8 +147,8 @@ def list_files(directory: str, prefix: str) -> List[Tuple[int, str]]:
     return out
 
 
-def list_log_files(log_dir: str) -> List[Tuple[int, str]]:
-    return list_files(version_dir(log_dir), LOG_PREFIX)
+def list_log_files(log_dir: str, disk=None) -> List[Tuple[int, str]]:
+    return list_files(version_dir(log_dir), LOG_PREFIX, disk)
 
 
 def logs_for_zxid(files: List[Tuple[int, str]], zxid: int) -> List[Tuple[int, str]]:
@@ -469,52 +474,23 @@ def padded_size(position: int, file_size: int, prealloc: int) -> int:
 
 
 # --- reading ------------------------------------------------------------------------
-def _all_zero(path: str, start: int, end: Optional[int] = None) -> bool:
-    """True if bytes [start, end) of the file are all zero.  Holes of a sparse,
-    preallocated file are skipped without reading them."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        size = os.fstat(fd).st_size
-        end = size if end is None else min(end, size)
-        pos = start
-        seek_data = getattr(os, "SEEK_DATA", None)
-        while pos < end:
-            stop = end
-            if seek_data is not None:
-                try:
-                    pos = os.lseek(fd, pos, seek_data)
-                    stop = min(end, os.lseek(fd, pos, os.SEEK_HOLE))
-                except OSError:
-                    return True  # ENXIO: only a hole remains
-                if pos >= end:
-                    return True
-            while pos < stop:
-                chunk = os.pread(fd, min(stop - pos, 1 << 20), pos)
-                if not chunk:
-                    return True
-                if chunk.count(0) != len(chunk):
-                    return False
-                pos += len(chunk)
-        return True
-    finally:
-        os.close(fd)
-
-
 class LogFileScan:
     """Walk one log file's framed entries: yields ``(offset, entry_bytes)``.
     After iteration: ``end`` (where valid data ends), ``torn`` (TornTail or None),
     ``header`` (magic, version, dbid) or None for an empty/short file."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, disk=None):
         self.path = path
+        self.disk = disk or FILE_DISK
         self.end = 0
         self.torn = None
         self.header = None
 
     def __iter__(self):
         path = self.path
-        size = os.path.getsize(path)
-        with open(path, "rb", buffering=1 << 16) as f:
+        disk = self.disk
+        size = disk.size(path)
+        with disk.open_read(path) as f:
             head = f.read(FILE_HEADER_SIZE)
             if len(head) < FILE_HEADER_SIZE:
                 # Created but the header never reached the disk (ZooKeeper 3.9
@@ -536,7 +512,7 @@ class LogFileScan:
                 crc, n = _ENTRY_HEAD.unpack(head)
                 if n == 0:
                     # Preallocated zeros: the end of the log (unless data follows).
-                    if crc != 0 or not _all_zero(path, pos + 12, pos + 12 + _ZERO_WINDOW):
+                    if crc != 0 or not disk.all_zero(path, pos + 12, pos + 12 + _ZERO_WINDOW):
                         self.torn = TornTail(path, pos, "empty entry followed by data")
                     return
                 if n < 0 or pos + 12 + n + 1 > size:
@@ -552,7 +528,7 @@ class LogFileScan:
                     return
                 if zlib.adler32(entry) != crc:
                     nxt = pos + 12 + n + 1
-                    if _all_zero(path, nxt, nxt + _ZERO_WINDOW):
+                    if disk.all_zero(path, nxt, nxt + _ZERO_WINDOW):
                         self.torn = TornTail(path, pos, "checksum mismatch in the last entry")
                         return
                     raise DiskFormatError(
@@ -575,8 +551,9 @@ class LogReader:
     ``last_zxid`` the zxid of the last entry yielded (-1 if none).
     """
 
-    def __init__(self, log_dir: str, from_zxid: int = 0, with_digest: bool = False):
+    def __init__(self, log_dir: str, from_zxid: int = 0, with_digest: bool = False, disk=None):
         self.dir = version_dir(log_dir)
+        self.disk = disk or FILE_DISK
         self.from_zxid = from_zxid
         self.with_digest = with_digest
         self.torn_tail = None
@@ -586,13 +563,13 @@ class LogReader:
         self.count = 0
 
     def __iter__(self):
-        all_files = list_files(self.dir, LOG_PREFIX)
+        all_files = list_files(self.dir, LOG_PREFIX, self.disk)
         if not all_files:
             return
         newest = all_files[-1][1]
         for _, path in logs_for_zxid(all_files, self.from_zxid):
             self.files.append(path)
-            scan = LogFileScan(path)
+            scan = LogFileScan(path, self.disk)
             for offset, entry in scan:
                 try:
                     hdr, txn, digest = decode_entry(entry)
@@ -610,80 +587,152 @@ class LogReader:
                     self.skipped_tails.append(scan.torn)
 
 
-def read_log(log_dir: str, from_zxid: int = 0) -> LogReader:
+def read_log(log_dir: str, from_zxid: int = 0, disk=None) -> LogReader:
     """``for hdr, txn in read_log(dir, zxid)``; see :class:`LogReader`."""
-    return LogReader(log_dir, from_zxid)
+    return LogReader(log_dir, from_zxid, disk=disk)
 
 
-def last_logged_zxid(log_dir: str) -> int:
+def last_logged_zxid(log_dir: str, disk=None) -> int:
     """The zxid of the last whole entry in the log directory, -1 if none."""
-    files = list_log_files(log_dir)
+    files = list_log_files(log_dir, disk)
     if not files:
         return -1
-    reader = LogReader(log_dir, files[-1][0])
+    reader = LogReader(log_dir, files[-1][0], disk=disk)
     for _ in reader:
         pass
     if reader.last_zxid == -1 and len(files) > 1:
-        reader = LogReader(log_dir, 0)
+        reader = LogReader(log_dir, 0, disk=disk)
         for _ in reader:
             pass
     return reader.last_zxid
 
 
-def repair_tail(log_dir: str) -> Optional[TornTail]:
+def _cut(disk, path: str, size: int) -> None:
+    """Cut the file ``path`` to ``size`` bytes, durably."""
+    f = disk.open_file(path)
+    try:
+        f.set_size(size)
+        f.sync()
+    finally:
+        f.close()
+
+
+def repair_tail(log_dir: str, disk=None) -> Optional[TornTail]:
     """Cut a torn tail off the newest log file (a file with no whole header is
     removed), so appends and every reader find a clean end.  Returns what was
     cut, or None.  Corruption in the middle raises :class:`DiskFormatError`."""
-    files = list_log_files(log_dir)
+    disk = disk or FILE_DISK
+    files = list_log_files(log_dir, disk)
     if not files:
         return None
     path = files[-1][1]
-    scan = LogFileScan(path)
+    scan = LogFileScan(path, disk)
     for _ in scan:
         pass
     torn = scan.torn
     if torn is None:
         return None
     if scan.header is None:
-        os.unlink(path)
+        disk.remove(path)
     else:
-        with open(path, "r+b") as f:
-            f.truncate(scan.end)
-            f.flush()
-            os.fsync(f.fileno())
-    _fsync_dir(os.path.dirname(path))
+        _cut(disk, path, scan.end)
+    disk.sync_dir(os.path.dirname(path))
     log.warning("txn log %s: cut a torn tail at byte %d (%s)", path, torn.offset, torn.reason)
     return torn
 
 
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+class Truncation(NamedTuple):
+    """What :func:`truncate_log` did."""
+
+    zxid: int                  # entries after this zxid were dropped
+    last_zxid: int             # the last entry kept, -1 if none
+    dropped: int               # entries dropped
+    cut: Optional[Tuple[str, int]]   # (file, new length) if a file was cut
+    removed: List[str]         # later log files removed whole
 
 
-def _pwrite_all(fd: int, data, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.pwrite(fd, view, offset)
-        view = view[n:]
-        offset += n
+def truncate_log(log_dir: str, zxid: int, disk=None) -> Truncation:
+    """Drop every logged txn after ``zxid``, as ZooKeeper does for a TRUNC
+    from the leader (FileTxnLog.truncate): the log files named after a later
+    zxid are removed, and the newest file named at or before ``zxid`` is cut at
+    the first entry after it (a torn tail is cut too).
+
+    The files are removed newest first and the cut comes last, each step
+    durable before the next, so a crash at any point leaves a prefix of the
+    old log and truncating again finishes the job.  Raises FileNotFoundError
+    when there is no log file at all (ZooKeeper: "No log files found to
+    truncate!", and its follower exits) and :class:`DiskFormatError` on a
+    corrupt file.
+
+    One difference: ZooKeeper cuts after the first entry whose zxid is >=
+    ``zxid``, so when ``zxid`` itself is not in the log it keeps one entry
+    after it.  We keep exactly the entries <= ``zxid``.  Snapshots are not
+    touched (ZooKeeper leaves them too): see Storage.truncate_to."""
+    disk = disk or FILE_DISK
+    files = list_log_files(log_dir, disk)
+    if not files:
+        raise FileNotFoundError(errno.ENOENT, "no txn log files to truncate", version_dir(log_dir))
+    keep = [(z, p) for z, p in files if z <= zxid]
+    later = [p for z, p in files if z > zxid]
+    dropped = 0
+    for path in later:
+        try:
+            for _ in LogFileScan(path, disk):
+                dropped += 1
+        except DiskFormatError:
+            pass  # going anyway: the count is for the log line only
+    cut = None
+    last_kept = -1
+    cut_at = None
+    if keep:
+        path = keep[-1][1]
+        scan = LogFileScan(path, disk)
+        for offset, entry in scan:
+            z = _TXN_HEADER.unpack_from(entry, 0)[2] if len(entry) >= _TXN_HEADER.size else None
+            if z is None:
+                raise DiskFormatError(path, offset, "cannot decode txn: truncated TxnHeader")
+            if z > zxid:
+                if cut_at is None:
+                    cut_at = offset
+                dropped += 1
+            elif cut_at is None:
+                last_kept = z
+        if cut_at is None and scan.torn is not None and scan.header is not None:
+            cut_at = scan.end
+        if cut_at is not None:
+            cut = (path, cut_at)
+        if last_kept == -1 and len(keep) > 1:
+            last_kept = _last_zxid_in(keep[:-1], disk)
+    for path in reversed(later):
+        disk.remove(path)
+        disk.sync_dir(os.path.dirname(path))
+    if cut is not None:
+        _cut(disk, cut[0], cut[1])
+    if later or cut is not None:
+        log.warning("txn log %s: truncated to zxid %#x (%d entries dropped, %d files removed)",
+                    version_dir(log_dir), zxid, dropped, len(later))
+    return Truncation(zxid, last_kept, dropped, cut, later)
+
+
+def _last_zxid_in(files: List[Tuple[int, str]], disk=None) -> int:
+    """The zxid of the last whole entry in ``files`` (oldest first), -1 if none."""
+    for _, path in reversed(files):
+        last = -1
+        for _, entry in LogFileScan(path, disk):
+            if len(entry) >= _TXN_HEADER.size:
+                last = _TXN_HEADER.unpack_from(entry, 0)[2]
+        if last != -1:
+            return last
+    return -1
 
 
 # --- writing ------------------------------------------------------------------------
 class _OpenLog:
-    __slots__ = ("path", "fd", "pos", "size", "pending", "first_zxid", "dirty")
+    __slots__ = ("path", "file", "pos", "size", "pending", "first_zxid", "dirty")
 
-    def __init__(self, path, fd, first_zxid):
+    def __init__(self, path, file, first_zxid):
         self.path = path
-        self.fd = fd
+        self.file = file      # the Disk's handle
         self.pos = 0          # bytes handed to the OS
         self.size = 0         # the file's (preallocated) length
         self.pending = bytearray()
@@ -693,27 +742,29 @@ class _OpenLog:
 
 class SyncHandle:
     """The fsync half of a sync, detached from the log: :meth:`FileTxnLog.flush`
-    returns one holding duplicates of the file descriptors it wrote to, so
-    :meth:`fsync` may run in a worker thread while the log goes on appending."""
+    returns one holding duplicates of the file handles it wrote to, so
+    :meth:`fsync` may run in a worker thread while the log goes on appending.
+    A failed sync raises (OSError) and the handle is spent: the entries may
+    not be durable, and the caller must not acknowledge them."""
 
-    def __init__(self, log, fds, dir_path):
+    def __init__(self, log, files, dir_path):
         self._log = log
-        self._fds = fds
+        self._files = files
         self._dir = dir_path
 
     def fsync(self) -> None:
         """Make everything the flush wrote durable (idempotent)."""
-        fds, self._fds = self._fds, []
+        files, self._files = self._files, []
         try:
-            for fd in fds:
-                os.fdatasync(fd)
+            for f in files:
+                f.sync()
                 self._log.fsyncs += 1
             if self._dir is not None:
-                _fsync_dir(self._dir)
+                self._log.disk.sync_dir(self._dir)
                 self._dir = None
         finally:
-            for fd in fds:
-                os.close(fd)
+            for f in files:
+                f.close()
 
 
 class FileTxnLog:
@@ -732,8 +783,10 @@ class FileTxnLog:
     """
 
     def __init__(self, log_dir: str, prealloc_bytes: int = DEFAULT_PREALLOC,
-                 force_sync: bool = True, dbid: int = 0, portable_check: bool = True):
+                 force_sync: bool = True, dbid: int = 0, portable_check: bool = True,
+                 disk=None):
         self.dir = version_dir(log_dir)
+        self.disk = disk or FILE_DISK
         self.portable_check = portable_check
         self.prealloc = prealloc_bytes
         self.force_sync = force_sync
@@ -757,18 +810,23 @@ class FileTxnLog:
         return self.current.path if self.current is not None else None
 
     def _open_new(self, zxid: int) -> _OpenLog:
-        os.makedirs(self.dir, exist_ok=True)
+        disk = self.disk
+        disk.makedirs(self.dir)
         if not self._repaired:
-            self.repaired_tail = repair_tail(self.dir)
+            self.repaired_tail = repair_tail(self.dir, disk)
             self._repaired = True
         path = os.path.join(self.dir, log_name(zxid))
-        if os.path.exists(path) and os.path.getsize(path) > FILE_HEADER_SIZE:
-            if any(True for _ in LogFileScan(path)):
+        if disk.exists(path) and disk.size(path) > FILE_HEADER_SIZE:
+            if any(True for _ in LogFileScan(path, disk)):
                 raise ValueError("txn log %s already holds entries: zxid %#x was logged before"
                                  % (path, zxid))
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-        f = _OpenLog(path, fd, zxid)
-        _pwrite_all(fd, file_header(TXNLOG_MAGIC, self.dbid), 0)
+        handle = disk.open_file(path, truncate=True)
+        f = _OpenLog(path, handle, zxid)
+        try:
+            handle.write_at(0, file_header(TXNLOG_MAGIC, self.dbid))
+        except BaseException:
+            handle.close()
+            raise
         f.pos = f.size = FILE_HEADER_SIZE
         f.dirty = True
         self._dir_dirty = True
@@ -799,7 +857,7 @@ class FileTxnLog:
         if position + 4096 >= f.size:
             new_size = padded_size(position, f.size, self.prealloc)
             if new_size != f.size:
-                os.ftruncate(f.fd, new_size)  # zeros, like ZooKeeper's one byte at the new end
+                f.file.set_size(new_size)  # zeros, like ZooKeeper's one byte at the new end
                 f.size = new_size
         append_frame(pending, entry)
         end = position + len(entry) + _ENTRY_HEAD.size + 1
@@ -812,7 +870,7 @@ class FileTxnLog:
     @staticmethod
     def _write(f: _OpenLog) -> None:
         if f.pending:
-            _pwrite_all(f.fd, f.pending, f.pos)
+            f.file.write_at(f.pos, f.pending)
             f.pos += len(f.pending)
             f.pending = bytearray()
             f.dirty = True
@@ -820,20 +878,21 @@ class FileTxnLog:
     def flush(self) -> SyncHandle:
         """Hand every buffered entry to the OS; return the handle whose
         ``fsync`` makes them durable (it does nothing with ``force_sync=False``)."""
-        fds = []
-        for f in self._rolled:
+        files = []
+        while self._rolled:
+            f = self._rolled[0]
             self._write(f)
             if self.force_sync and f.dirty:
-                fds.append(os.dup(f.fd))
-            os.close(f.fd)
-        self._rolled = []
+                files.append(f.file.dup())
+            f.file.close()
+            del self._rolled[0]
         f = self.current
         if f is not None:
             self._write(f)
             if self.force_sync and f.dirty:
-                fds.append(os.dup(f.fd))
+                files.append(f.file.dup())
             f.dirty = False
-        handle = SyncHandle(self, fds, self.dir if (self._dir_dirty and self.force_sync) else None)
+        handle = SyncHandle(self, files, self.dir if (self._dir_dirty and self.force_sync) else None)
         self._dir_dirty = False
         self.unsynced = 0
         return handle
@@ -870,6 +929,20 @@ class FileTxnLog:
         (buffered entries included).  Sets ``last_torn_tail`` when done."""
         for f in self._rolled + ([self.current] if self.current is not None else []):
             self._write(f)
-        reader = LogReader(self.dir, zxid)
+        reader = LogReader(self.dir, zxid, disk=self.disk)
         yield from reader
         self.last_torn_tail = reader.torn_tail
+
+    # --- truncation ----------------------------------------------------------
+    def truncate_to(self, zxid: int) -> Truncation:
+        """Drop every entry after ``zxid`` (see :func:`truncate_log`), the
+        buffered ones included; the next append starts a new file.  Like
+        ZooKeeper's FileTxnSnapLog.truncateLog, the open files are closed
+        first (what was buffered is written and synced, then cut)."""
+        if self.current is not None:
+            self.roll()
+        self.sync()
+        result = truncate_log(self.dir, zxid, self.disk)
+        self.last_zxid = result.last_zxid
+        self._repaired = True  # truncate_log cut any torn tail of the file it kept
+        return result
