@@ -313,12 +313,6 @@ def _multi_create2(o, c):
     return differed
 
 
-def _malformed_request(o, c):
-    # malformed-request: ZooKeeper keeps the connection (answering
-    # MARSHALLINGERROR or ignoring trailing bytes), zkwire closes it.
-    return c == {"closed": True} and o != c
-
-
 def _lone_check(o, c):
     # lone-check: ZooKeeper 3.8 never answers a check outside a multi; zkwire
     # answers it with an empty success reply.
@@ -328,7 +322,6 @@ def _lone_check(o, c):
 STEP_RULES = {
     "ZOOKEEPER-2590": _exists_read_check,
     "ZOOKEEPER-4026": _multi_create2,
-    "malformed-request": _malformed_request,
     "lone-check": _lone_check,
 }
 
@@ -345,7 +338,6 @@ RULES = {
     "ZOOKEEPER-4655": "normalize",
     "ZOOKEEPER-2590": "step",
     "ZOOKEEPER-4026": "step",
-    "malformed-request": "step",
     "lone-check": "step",
 }
 

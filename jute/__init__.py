@@ -13,8 +13,11 @@ A :class:`Record` compiles that schema once, at import, into plain Python
 functions that parse straight from a frame's bytes by offset and build from a
 dict or from positional values (see :mod:`zkwire.jute.core`); construct's own
 interpreter reads the same schema, and the tests hold the two to the same
-answers.  Parsing is strict: a short read, a negative length other than -1,
-invalid UTF-8 or trailing bytes all raise :class:`JuteError` and nothing else.
+answers.  Parsing is strict about lengths: a short read, or a buffer or string
+length below -1, raises :class:`JuteError` and nothing else, and so do trailing
+bytes after a record read with ``parse``.  Where ZooKeeper's Java reader is
+lenient we read as it does: a vector count below -1 is an empty vector, and
+invalid UTF-8 in a string becomes U+FFFD as Java decodes it (``java_utf8``).
 """
 from __future__ import annotations
 
@@ -28,5 +31,6 @@ from .core import (  # noqa: F401
     Record,
     UString,
     Vector,
+    java_utf8,
     read_error,
 )

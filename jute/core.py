@@ -35,6 +35,13 @@ from construct import Construct, FormatField, Int32sb, Int64sb, Renamed, StreamE
 # Lengths need no bound of their own: a record is parsed from an in-memory
 # frame that jute.maxbuffer already bounds, and a length longer than what is
 # left is a truncation error, never an allocation.
+#
+# Two readings follow ZooKeeper's Java reader rather than strictness (observed
+# on Apache ZooKeeper, tests/ZOOKEEPER_FACTS.md §13): a vector count below -1
+# reads as an empty vector (a buffer or string length below -1 is an error),
+# and a string that is not valid UTF-8 is decoded the way Java's
+# ``new String(bytes, UTF_8)`` decodes it, with U+FFFD replacements
+# (:func:`java_utf8`).
 
 
 class JuteError(ValueError):
@@ -58,6 +65,41 @@ def _read_length(io, what):
     if n < -1:
         raise StreamError("negative %s length %d" % (what, n))
     return n
+
+
+def _read_count(io):
+    """A vector's count: -1 is null, and below that no items (as Java reads it)."""
+    raw = io.read(4)
+    if len(raw) != 4:
+        raise StreamError("truncated vector length")
+    n = _I32.unpack(raw)[0]
+    return n if n >= -1 else 0
+
+
+def java_utf8(raw: bytes) -> str:
+    """``raw`` decoded as Java's ``new String(raw, UTF_8)`` decodes it.
+
+    Valid UTF-8 decodes as usual.  Each malformed sequence becomes one U+FFFD,
+    where Java and Python's ``errors="replace"`` agree on what one sequence is
+    (the longest valid prefix, at least one byte), except for an encoded UTF-16
+    surrogate: Java replaces ED A0..BF together with a following continuation
+    byte by a single U+FFFD, Python each byte.  Observed on Apache ZooKeeper
+    through sync's echoed path (tests/ZOOKEEPER_FACTS.md §13)."""
+    out = []
+    pos = 0
+    n = len(raw)
+    while True:
+        try:
+            out.append(raw[pos:].decode("utf-8"))
+            return "".join(out)
+        except UnicodeDecodeError as e:
+            bad = pos + e.start
+            out.append(raw[pos:bad].decode("utf-8"))
+            out.append("\ufffd")
+            if raw[bad] == 0xED and bad + 1 < n and 0xA0 <= raw[bad + 1] <= 0xBF:
+                pos = bad + (3 if bad + 2 < n and 0x80 <= raw[bad + 2] <= 0xBF else 2)
+            else:
+                pos = pos + e.end
 
 
 def _read_exact(io, n, what):
@@ -109,7 +151,13 @@ class _UStringConstruct(Construct):
 
     def _parse(self, stream, context, path):
         n = _read_length(stream, "string")
-        return None if n == -1 else _read_exact(stream, n, "string").decode("utf-8")
+        if n == -1:
+            return None
+        raw = _read_exact(stream, n, "string")
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return java_utf8(raw)
 
     def _build(self, obj, stream, context, path):
         if obj is None:
@@ -131,7 +179,7 @@ class _VectorConstruct(Construct):
         self.subcon = subcon
 
     def _parse(self, stream, context, path):
-        n = _read_length(stream, "vector")
+        n = _read_count(stream)
         if n == -1:
             return None
         return [self.subcon._parsereport(stream, context, path) for _ in range(n)]
@@ -203,12 +251,17 @@ def _fixed_code(con):
     return ""
 
 
-def _length_lines(pad, target, what):
+def _length_lines(pad, target, what, vector=False):
     """Read a length into ``n``; -1 makes ``target`` None, other negatives
-    are an error; the caller's lines go under the ``else:`` that ends these."""
-    return [
+    are an error (for a vector: no items); the caller's lines go under the
+    ``else:`` that ends these."""
+    lines = [
         pad + "n = _unpack_i32(data, pos)[0]",
         pad + "pos += 4",
+    ]
+    if vector:
+        lines.append(pad + "if n < -1: n = 0")
+    return lines + [
         pad + "if n < 0:",
         pad + "    if n != -1: raise JuteError('negative %s %%d' %% n)" % what,
         pad + "    %s = None" % target,
@@ -222,7 +275,7 @@ class _Emitter:
     def __init__(self, record):
         self.record = record
         self.env = {"JuteError": JuteError, "_I32": _I32, "_unpack_i32": _I32.unpack_from,
-                    "_NULL": _NULL}
+                    "_NULL": _NULL, "_java_utf8": java_utf8}
         self._n = 0
 
     def name(self, prefix, value):
@@ -250,13 +303,14 @@ class _Emitter:
             out.append(pad + "    if e > end: raise JuteError('truncated %s %s: %%d bytes wanted, %%d left'"
                        " %% (n, end - pos))" % (kind, what))
             if kind == "string":
-                out.append(pad + "    %s = data[pos:e].decode('utf-8')" % target)
+                out.append(pad + "    try: %s = data[pos:e].decode('utf-8')" % target)
+                out.append(pad + "    except UnicodeDecodeError: %s = _java_utf8(data[pos:e])" % target)
             else:
                 out.append(pad + "    %s = data[pos:e]" % target)
             out.append(pad + "    pos = e")
         elif isinstance(con, _VectorConstruct):
             item = "v%d" % indent
-            out.extend(_length_lines(pad, target, "vector length in %s" % what))
+            out.extend(_length_lines(pad, target, "vector length in %s" % what, vector=True))
             out.append(pad + "    %s = []" % target)
             # range(n) is evaluated once, so nested fields may reuse `n`.
             out.append(pad + "    for _ in range(n):")

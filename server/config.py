@@ -55,10 +55,6 @@ def _java_yes(v):
     return v.strip() == "yes"
 
 
-def _lower_list(v):
-    return tuple(x.strip().lower() for x in v.split(",") if x.strip())
-
-
 # zoo.cfg key -> (attribute, parser)
 CFG_KEYS = {
     "tickTime": ("tick_ms", _int),
@@ -109,7 +105,7 @@ PROP_KEYS = {
     "zookeeper.skipACL": ("skip_acl", _java_yes),
     "zookeeper.nio.sessionlessCnxnTimeout": ("sessionless_timeout_ms", _int),
     "zookeeper.enforce.auth.enabled": ("enforce_auth", _bool),
-    "zookeeper.enforce.auth.schemes": ("enforce_auth_schemes", _lower_list),
+    "zookeeper.enforce.auth.schemes": ("enforce_auth_schemes", _list),
     "zookeeper.sessionRequireClientSASLAuth": ("require_sasl", _bool),
     "zookeeper.allowSaslFailedClients": ("allow_sasl_failed", _bool),
     "zookeeper.authProvider": ("auth_provider", _str),
@@ -324,11 +320,10 @@ def _check_security(s):
             raise ConfigError("zookeeper.enforce.auth.enabled=true needs "
                               "zookeeper.enforce.auth.schemes")
         unknown = [x for x in schemes if x not in AUTH_SCHEMES]
-        if unknown and len(unknown) == len(schemes):
-            raise ConfigError("zookeeper.enforce.auth.schemes=%s: zkwire cannot authenticate "
-                              "clients with %s, so no client could use the server; refusing "
-                              "to start" % (",".join(schemes), ",".join(unknown)))
         if unknown:
-            s.warnings.append("zookeeper.enforce.auth.schemes: zkwire cannot authenticate with "
-                              "%s; only %s count" % (",".join(unknown), ",".join(
-                                  x for x in schemes if x not in unknown)))
+            # ZooKeeper refuses to start when a scheme names no registered
+            # auth provider (case matters: "Digest" is not "digest"), and
+            # zkwire has only digest and ip (ZOOKEEPER_FACTS.md §14).
+            raise ConfigError("zookeeper.enforce.auth.schemes=%s: no auth provider for %s "
+                              "(zkwire has %s); refusing to start"
+                              % (",".join(schemes), ",".join(unknown), ", ".join(AUTH_SCHEMES)))

@@ -24,6 +24,18 @@ So replies leave in request order, a read never overtakes the same session's
 write, and a watch event always leaves before any reply that could show the
 change.
 
+Bad requests are answered as Apache ZooKeeper answers them
+(tests/ZOOKEEPER_FACTS.md §13, §14).  A request whose record did not parse
+(:class:`~zkwire.protocol.Malformed`) gets MARSHALLINGERROR in its place in the
+FIFO: a read (and reconfig, which ZooKeeper decodes before it takes a zxid) is
+answered with the last zxid; a write becomes an error txn that spends a zxid.
+An unknown opcode is answered UNIMPLEMENTED (zxid -1) at once and the
+connection closes; a SASL packet is answered OK with no token (zkwire has no
+SASL).  With ``enforce_auth_schemes`` set, a connection with no identity in one
+of those schemes gets SESSIONCLOSEDREQUIRESASLAUTH (zxid 0) for anything but
+an auth or SASL packet, and is closed; its session lives on.  Once the core
+has decided to close a connection it reads nothing more from it.
+
 Output is bounded per connection: ``conn.out_bytes`` estimates what the outbox
 holds since the edge last took it.  Past ``max_output_bytes_per_conn`` (or
 while the edge says the socket is backed up: ``conn.hold``) reads are queued
@@ -42,6 +54,7 @@ from __future__ import annotations
 from collections import deque
 
 from zkwire.consts import Err, EventType, KeeperState, OpCode, Perms, Xid
+from zkwire.protocol import Malformed
 from .acl import NoAuth, OPEN_ACL_UNSAFE, AuthPolicy
 from .prep import KeeperError, Prep
 from .sessions import SessionTable, session_password
@@ -54,13 +67,19 @@ WRITE_OPS = frozenset((
     OpCode.reconfig,
 ))
 
+#: Opcodes ZooKeeper does not know (it answers UNIMPLEMENTED and closes).
+_NOT_REQUESTS = (OpCode.notification, OpCode.error)
+KNOWN_OPS = frozenset(v for k, v in vars(OpCode).items()
+                      if not k.startswith("_") and v not in _NOT_REQUESTS)
+
 EXPIRED_PASSWD = b"\0" * 16
 
 
 class CoreConfig:
     def __init__(self, tick_ms=2000, min_session_timeout_ms=None, max_session_timeout_ms=None,
                  server_id=1, extended_types=False, super_digest=None, skip_acl=False,
-                 max_outstanding_per_conn=1000, max_output_bytes_per_conn=1 << 20):
+                 max_outstanding_per_conn=1000, max_output_bytes_per_conn=1 << 20,
+                 reconfig_enabled=False, enforce_auth_schemes=()):
         self.tick_ms = tick_ms
         self.min_session_timeout_ms = min_session_timeout_ms or 2 * tick_ms
         self.max_session_timeout_ms = max_session_timeout_ms or 20 * tick_ms
@@ -72,13 +91,20 @@ class CoreConfig:
         #: Replies built for one connection before its reads wait for the
         #: edge to write them out (see the module docstring).
         self.max_output_bytes_per_conn = max_output_bytes_per_conn
+        #: reconfigEnabled: a standalone server then answers reconfig
+        #: UNIMPLEMENTED instead of RECONFIGDISABLED.
+        self.reconfig_enabled = reconfig_enabled
+        #: zookeeper.enforce.auth.schemes when zookeeper.enforce.auth.enabled
+        #: is true, else empty: no enforcement.
+        self.enforce_auth_schemes = tuple(enforce_auth_schemes)
 
 
 class Conn:
     """A client connection as the core sees it (the edge keeps the transport)."""
 
     __slots__ = ("cid", "peer", "peer_ip", "session_id", "timeout_ms", "ids", "queue",
-                 "outbox", "closed", "established", "early", "dirty", "read_only_field", "out_bytes", "hold",
+                 "outbox", "closed", "closing", "established", "early", "dirty", "read_only_field",
+                 "out_bytes", "hold",
                  "received", "sent", "last_zxid", "last_op", "last_cxid", "last_latency_ms", "created_ms",
                  "last_response_ms", "min_latency_ms", "max_latency_ms", "total_latency_ms",
                  "latency_count")
@@ -93,6 +119,7 @@ class Conn:
         self.queue = deque()
         self.outbox = []
         self.closed = False
+        self.closing = False         # the core has decided to close it: read no more
         self.established = False
         self.early = []
         self.dirty = False
@@ -117,16 +144,26 @@ class Conn:
 
 
 class _Pending:
-    """A place in a session's FIFO: a read to run, or a write/connect awaiting commit."""
+    """A place in a session's FIFO: a read to run, or (``txn``) a write or
+    connect awaiting the commit of its txn."""
 
-    __slots__ = ("xid", "op", "req", "reply", "start_ms")
+    __slots__ = ("xid", "op", "req", "reply", "start_ms", "txn")
 
-    def __init__(self, xid, op, req, start_ms):
+    def __init__(self, xid, op, req, start_ms, txn=False):
         self.xid = xid
         self.op = op
         self.req = req
         self.reply = None
         self.start_ms = start_ms
+        self.txn = txn
+
+
+class _Refused(KeeperError):
+    """An error reply that still carries a body."""
+
+    def __init__(self, code: int, body):
+        super().__init__(code)
+        self.body = body
 
 
 def _account(o, latency) -> None:
@@ -185,6 +222,8 @@ class ServerCore:
         self.tree.strict = True
         self.auth = AuthPolicy(config.super_digest, config.skip_acl)
         self.prep = Prep(self.tree, self.auth, config.extended_types)
+        self.prep.reconfig_enabled = config.reconfig_enabled
+        self._enforce_schemes = frozenset(config.enforce_auth_schemes)
         self.sessions = SessionTable(config.tick_ms, config.server_id, now_ms)
         self.watches = WatchTable()
         self.conns = {}
@@ -239,6 +278,7 @@ class ServerCore:
         return d
 
     def _close_conn(self, conn: Conn, reason: str) -> None:
+        conn.closing = True
         self._emit(conn, ("close", reason))
 
     def _enqueue(self, conn: Conn, p) -> None:
@@ -272,10 +312,7 @@ class ServerCore:
             sid = self.sessions.next_session_id()
             conn.session_id = sid
             hdr, txn = self.prep.prep_create_session(sid, timeout, now_ms)
-            p = _Pending(0, OpCode.createSession, None, now_ms)
-            self._enqueue(conn, p)
-            self.inflight[hdr.zxid] = (conn, p)
-            self.replicator.propose(hdr, txn)
+            self._propose(conn, 0, OpCode.createSession, None, hdr, txn, now_ms)
             return
         sid = req.sessionId
         # Like ZooKeeper, any reconnect attempt closes the session's current
@@ -296,13 +333,26 @@ class ServerCore:
 
     # --- requests ----------------------------------------------------------------
     def request(self, conn: Conn, xid: int, op: int, req, now_ms: int) -> None:
-        """One decoded request from an established connection."""
+        """One decoded request from an established connection (``req`` may
+        be a :class:`~zkwire.protocol.Malformed`)."""
+        if conn.closing:
+            return  # ZooKeeper reads nothing after it has decided to close
         if not conn.established:
             # Pipelined behind the handshake: held until the session exists.
             conn.early.append((xid, op, req, now_ms))
             return
         self.stats.packets_received += 1
         conn.received += 1
+        if op == OpCode.sasl:
+            self._sasl(conn, xid, req)
+            return
+        if self._enforce_schemes and op != OpCode.auth and not self._authenticated(conn):
+            # zookeeper.enforce.auth: checked before the request is looked at,
+            # so it is the answer to any opcode and to a malformed body too.
+            self._emit(conn, ("reply", xid, 0, Err.SESSIONCLOSEDREQUIRESASLAUTH, op, None))
+            self._close_conn(conn, "not authenticated with %s (zookeeper.enforce.auth.schemes)"
+                             % ",".join(sorted(self._enforce_schemes)))
+            return
         sid = conn.session_id
         if not self.sessions.touch(sid, now_ms):
             # Expired or closing: ZooKeeper drops the connection.
@@ -317,25 +367,64 @@ class ServerCore:
         if op == OpCode.auth:
             self._auth(conn, req)
             return
+        if op not in KNOWN_OPS:
+            # ZooKeeper's UnimplementedRequestProcessor: answered at once, out
+            # of turn, with zxid -1; then the connection closes.
+            self._emit(conn, ("reply", xid, -1, Err.UNIMPLEMENTED, op, None))
+            self._close_conn(conn, "unknown opcode %d" % op)
+            return
+        malformed = type(req) is Malformed
         if op in WRITE_OPS or op == OpCode.createSession:
-            hdr, txn = self.prep.prep(sid, xid, op, req, conn.ids, now_ms)
-            p = _Pending(xid, op, req, now_ms)
-            self._enqueue(conn, p)
-            self.inflight[hdr.zxid] = (conn, p)
-            self.replicator.propose(hdr, txn)
+            if malformed and op != OpCode.reconfig:
+                # A write that does not decode still spends a zxid: ZooKeeper
+                # logs an error txn for it.
+                hdr, txn = self.prep.prep_error(sid, xid, Err.MARSHALLINGERROR, now_ms)
+            elif malformed:
+                # reconfig is decoded before it gets a zxid: answered like a read.
+                self._read_or_queue(conn, xid, op, req, now_ms)
+                return
+            else:
+                hdr, txn = self.prep.prep(sid, xid, op, req, conn.ids, now_ms)
+            self._propose(conn, xid, op, req, hdr, txn, now_ms)
+            return
+        if op == OpCode.deleteContainer:
+            # Server-internal; ZooKeeper takes the whole frame, header and all,
+            # as the path, which never validates: BADARGUMENTS, a zxid spent.
+            hdr, txn = self.prep.prep_error(sid, xid, Err.BADARGUMENTS, now_ms)
+            self._propose(conn, xid, op, req, hdr, txn, now_ms)
             return
         if op == OpCode.closeSession:
             self.sessions.mark_closing(sid)
             hdr, txn = self.prep.prep_close_session(sid, now_ms, xid)
-            p = _Pending(xid, op, req, now_ms)
-            self._enqueue(conn, p)
-            self.inflight[hdr.zxid] = (conn, p)
-            self.replicator.propose(hdr, txn)
+            self._propose(conn, xid, op, req, hdr, txn, now_ms)
             return
+        self._read_or_queue(conn, xid, op, req, now_ms)
+
+    def _read_or_queue(self, conn, xid, op, req, now_ms):
         if self._must_wait(conn):
             self._enqueue(conn, _Pending(xid, op, req, now_ms))
         else:
             self._read(conn, xid, op, req, now_ms, now_ms)
+
+    def _propose(self, conn, xid, op, req, hdr, txn, now_ms):
+        """Hold ``conn``'s place for the txn's reply, and propose the txn."""
+        p = _Pending(xid, op, req, now_ms, txn=True)
+        self._enqueue(conn, p)
+        self.inflight[hdr.zxid] = (conn, p)
+        self.replicator.propose(hdr, txn)
+
+    def _authenticated(self, conn) -> bool:
+        schemes = self._enforce_schemes
+        return any(scheme in schemes for scheme, _ in conn.ids)
+
+    def _sasl(self, conn, xid, req):
+        # zkwire has no SASL, and answers as a ZooKeeper without SASL
+        # configured: OK with a null token, zxid 0, at once.  A null client
+        # token makes ZooKeeper drop the connection.
+        if type(req) is Malformed or req.token is None:
+            self._close_conn(conn, "SASL packet with a null token")
+            return
+        self._emit(conn, ("reply", xid, 0, 0, OpCode.sasl, (None,)))
 
     def _auth(self, conn, req):
         ids = self.auth.authenticate(req.scheme, req.auth, conn.peer_ip)
@@ -357,6 +446,9 @@ class ServerCore:
         try:
             body = self._read_body(conn, op, req)
             err = 0
+        except _Refused as e:
+            body = e.body
+            err = e.code
         except KeeperError as e:
             body = None
             err = e.code
@@ -388,6 +480,8 @@ class ServerCore:
         return node
 
     def _read_body(self, conn, op, req):
+        if type(req) is Malformed:
+            raise KeeperError(Err.MARSHALLINGERROR)
         if getattr(req, "path", "") is None:
             raise KeeperError(Err.MARSHALLINGERROR)  # a null path, as ZooKeeper answers it
         if op == OpCode.getData:
@@ -450,7 +544,9 @@ class ServerCore:
                     for s, i in auth_ids_order(conn.ids)]
         if op == OpCode.multiRead:
             if any(sub_op not in (OpCode.getData, OpCode.getChildren) for sub_op, _ in req):
-                raise KeeperError(Err.MARSHALLINGERROR)  # ZooKeeper: no writes in multiRead
+                # ZooKeeper: no writes in multiRead, and the reply carries
+                # an empty result list.
+                raise _Refused(Err.MARSHALLINGERROR, [])
             results = []
             for sub_op, sub_req in req:
                 try:
@@ -566,7 +662,7 @@ class ServerCore:
                 for xid, op_, req, t in early:
                     self.request(conn, xid, op_, req, t)
                 continue
-            if op in WRITE_OPS or op in (OpCode.closeSession, OpCode.createSession):
+            if p.txn:
                 rc = p.reply
                 if rc is None:
                     return

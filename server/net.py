@@ -13,8 +13,12 @@ schedules one flush for the end of this reactor turn, so all the writes that
 arrived together are made durable together (group commit).  A tick timer asks
 the core to expire sessions.
 
-Bad input never escapes a connection: a malformed or oversized frame closes that
-connection with one log line naming the peer and the reason.
+Bad input never escapes a connection: a frame that cannot be one (bad length,
+above jute.maxbuffer, shorter than a request header, a bad ConnectRequest, auth
+or SASL packet) closes that connection with one log line naming the peer and
+the reason.  A request whose record does not parse goes to the core, which
+answers MARSHALLINGERROR and keeps the connection, as ZooKeeper does; it is
+logged (at most one line per LIMIT_WARNING_INTERVAL_S).
 """
 from __future__ import annotations
 
@@ -25,9 +29,9 @@ import time
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
-from zkwire.consts import Err, OpCode
 from zkwire.protocol import (
     FrameDecoder,
+    Malformed,
     ProtocolError,
     decode_connect,
     decode_request,
@@ -57,8 +61,6 @@ FOURLW_CHUNKS_PER_TURN = 4
 
 #: At most one warning per this many seconds for each kind of limit that bites.
 LIMIT_WARNING_INTERVAL_S = 10.0
-
-KNOWN_OPS = frozenset(v for k, v in vars(OpCode).items() if not k.startswith("_"))
 
 
 def _write_now(transport, data: bytes) -> None:
@@ -158,7 +160,7 @@ class ClientProtocol(Protocol):
         conn = self.conn
         budget = srv.config.max_output_bytes_per_conn
         for f in frames:
-            if self.closing or srv.fatal_error is not None:
+            if self.closing or conn.closing or srv.fatal_error is not None:
                 break
             # Decoding touches no state: a failure there is the peer's input
             # (or our codec's bug) and costs this one connection at most.
@@ -182,13 +184,9 @@ class ClientProtocol(Protocol):
                     self._cancel_idle()
                     core.connect(conn, req, ro, now)
                     continue
-                if req is None and op not in (OpCode.ping, OpCode.closeSession, OpCode.whoAmI):
-                    if op not in KNOWN_OPS or op in (OpCode.notification, OpCode.error):
-                        # ZooKeeper's UnimplementedRequestProcessor: answer, then close.
-                        conn.outbox.append(("reply", xid, -1, Err.UNIMPLEMENTED, op, None))
-                        conn.outbox.append(("close", "unknown opcode %d" % op))
-                        srv.flush_conn(conn)
-                        break
+                if type(req) is Malformed:
+                    srv.warn_limited("malformed", "%s sent a request that does not parse "
+                                     "(%s): answering MARSHALLINGERROR", self.peer, req.reason)
                 core.request(conn, xid, op, req, now)
             except Exception:
                 srv.fail("internal error handling a request from %s" % self.peer)

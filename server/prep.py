@@ -96,6 +96,8 @@ class Prep:
         self.tree = tree
         self.auth = auth
         self.extended_types = extended_types
+        #: reconfigEnabled; a standalone server cannot reconfigure either way.
+        self.reconfig_enabled = False
         self.last_zxid = tree.last_zxid
         self.outstanding = []          # ChangeRecords in zxid order
         self.by_path = {}              # path -> newest ChangeRecord
@@ -177,6 +179,13 @@ class Prep:
             hdr.type = OpCode.error
             txn = Rec(err=e.code)
         return hdr, txn
+
+    def prep_error(self, session_id: int, cxid: int, err: int, now_ms: int):
+        """An error txn for a request refused before prep looks at it (a
+        record that does not parse): it spends a zxid, as in ZooKeeper."""
+        hdr = Rec(clientId=session_id, cxid=cxid, zxid=self.next_zxid(), time=now_ms,
+                  type=OpCode.error)
+        return hdr, Rec(err=err)
 
     def prep_create_session(self, session_id, timeout_ms, now_ms):
         hdr = Rec(clientId=session_id, cxid=0, zxid=self.next_zxid(), time=now_ms,
@@ -264,8 +273,9 @@ class Prep:
             self._add(c)
             return Rec(path=path, acl=acl, version=version)
         if op == OpCode.reconfig:
-            # Dynamic reconfiguration is off, as in a default ZooKeeper.
-            raise KeeperError(Err.RECONFIGDISABLED)
+            # As a standalone ZooKeeper: RECONFIGDISABLED unless reconfigEnabled,
+            # and then UNIMPLEMENTED (there is no quorum to reconfigure).
+            raise KeeperError(Err.UNIMPLEMENTED if self.reconfig_enabled else Err.RECONFIGDISABLED)
         if op == OpCode.check:
             path = req.path
             _validate(path)

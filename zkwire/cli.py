@@ -40,6 +40,8 @@ def build_server(settings, reactor):
         extended_types=settings.extended_types,
         super_digest=settings.super_digest,
         skip_acl=settings.skip_acl,
+        reconfig_enabled=settings.reconfig_enabled,
+        enforce_auth_schemes=settings.enforce_auth_schemes if settings.enforce_auth else (),
     )
     datadir = None
     if settings.data_dir:

@@ -12,8 +12,16 @@ when the xid is -1.
 
 :class:`FrameDecoder` splits a byte stream into frames (sans-IO: feed bytes, get
 frames).  ``decode_request`` and the ``encode_*`` functions convert between
-frames and the server core's plain values.  Malformed input raises
-:class:`ProtocolError` (the peer's fault); nothing else escapes.
+frames and the server core's plain values.
+
+Bad input, as Apache ZooKeeper treats it (tests/ZOOKEEPER_FACTS.md §11, §13):
+a frame that cannot be a frame, a request shorter than its header, a bad
+ConnectRequest, auth or SASL packet raises :class:`ProtocolError` (the peer's
+fault; the connection closes); nothing else escapes.  Any other request whose
+record does not parse decodes to a :class:`Malformed` value, which the core
+answers with MARSHALLINGERROR on a connection that stays open.  Bytes after a
+complete record are ignored, as ZooKeeper ignores them (a newer client may
+append fields).
 """
 from __future__ import annotations
 
@@ -31,6 +39,21 @@ _HDR = struct.Struct(">ii")
 
 class ProtocolError(Exception):
     """The peer sent something that is not the ZooKeeper protocol."""
+
+
+class Malformed:
+    """The request of a frame whose record did not parse (``reason`` says how).
+
+    Not an error of the connection: the core answers it with MARSHALLINGERROR,
+    spending a zxid for a write as ZooKeeper does."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    def __repr__(self):
+        return "Malformed(%r)" % self.reason
 
 
 class FrameDecoder:
@@ -124,25 +147,32 @@ def decode_connect(payload: bytes):
     return req, has_ro
 
 
+#: Requests whose bad record closes the connection instead (ZooKeeper reads
+#: them before any request processing, and drops the connection when it cannot).
+CLOSE_ON_BAD_RECORD = frozenset((OpCode.auth, OpCode.sasl))
+
+
 def decode_request(payload: bytes):
     """-> (xid, opcode, request).  ``request`` is a record value, a list of
-    ``(opcode, record)`` for multi/multiRead, or None for header-only ops.
-    Unknown opcodes come back with ``request`` None; the core answers them."""
+    ``(opcode, record)`` for multi/multiRead, None for header-only ops, or a
+    :class:`Malformed` when the record does not parse.  Unknown opcodes come
+    back with ``request`` None; the core answers them.  Bytes after the record
+    are ignored."""
     if len(payload) < 8:
         raise ProtocolError("request shorter than its header (%d bytes)" % len(payload))
     xid, op = _HDR.unpack_from(payload)
     rec = REQUEST_RECORDS.get(op)
     try:
         if rec is not None:
-            value, end = rec.read(payload, 8)
-            if end != len(payload):
-                raise JuteError("%d trailing bytes" % (len(payload) - end))
-            return xid, op, value
+            return xid, op, rec.read(payload, 8)[0]
         if op == OpCode.multi or op == OpCode.multiRead:
             return xid, op, _decode_multi(payload, 8, op)
     except READ_ERRORS as e:
         what = rec.name if rec is not None else "multi"
-        raise ProtocolError("opcode %d: %s" % (op, read_error(what, e))) from None
+        reason = "opcode %d: %s" % (op, read_error(what, e))
+        if op in CLOSE_ON_BAD_RECORD:
+            raise ProtocolError(reason) from None
+        return xid, op, Malformed(reason)
     return xid, op, None
 
 
@@ -152,6 +182,8 @@ _read_multi_header = r.MultiHeader.read
 def _decode_multi(payload, pos, op):
     # Both kinds of op are decoded in both requests; mixing them is the
     # server's business (ZooKeeper answers MARSHALLINGERROR), not a bad frame.
+    # A header with ``done`` set ends the list whatever its type and err;
+    # anything after it is ignored.
     allowed = MULTI_WRITE_OPS | MULTI_READ_OPS
     ops = []
     end = len(payload)
@@ -173,8 +205,6 @@ def _decode_multi(payload, pos, op):
         ops.append((sub_op, body))
         if pos > end:
             raise JuteError("truncated multi")
-    if pos != end:
-        raise JuteError("%d trailing bytes after multi" % (end - pos))
     return ops
 
 
@@ -255,8 +285,10 @@ def encode_event(zxid, event_type, state, path) -> bytes:
 
 def encode_reply(xid, zxid, err, op, body) -> bytes:
     if err or body is None:
-        if op == OpCode.multi and body is not None:
-            payload = _encode_multi_result(body)
+        if body is not None and (op == OpCode.multi or op == OpCode.multiRead):
+            # A multiRead refused with MARSHALLINGERROR still carries its
+            # (empty) result list, as ZooKeeper sends it.
+            payload = (_encode_multi_result if op == OpCode.multi else _encode_multi_read)(body)
             return _REPLY_FRAME.pack(_REPLY_SIZE + len(payload), xid, zxid, err) + payload
         return _REPLY_FRAME.pack(_REPLY_SIZE, xid, zxid, err)
     enc = _ENCODERS.get(op)
@@ -347,4 +379,6 @@ _ENCODERS = {
     OpCode.getAllChildrenNumber: r.GetAllChildrenNumberResponse.pack,
     OpCode.getEphemerals: r.GetEphemeralsResponse.pack,
     OpCode.whoAmI: r.WhoAmIResponse.pack,
+    # body: (token,), the SASL response token (None without SASL configured)
+    OpCode.sasl: lambda b: r.SetSASLResponse.pack(b[0]),
 }

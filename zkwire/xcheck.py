@@ -24,8 +24,8 @@ each other (``times``); session ids and passwords are mapped oracle<->candidate
 (``session-ids``): the client only ever sees the oracle's, and the proxy
 rewrites them, and the zxids it reports back, for the candidate; children lists
 are sorted (``children-order``).  Documented protocol differences
-(``ZOOKEEPER-4655``, ``ZOOKEEPER-2590``, ``ZOOKEEPER-4026``, ``lone-check``,
-``malformed-request``) are not reported as mismatches; ``--show-known`` logs
+(``ZOOKEEPER-4655``, ``ZOOKEEPER-2590``, ``ZOOKEEPER-4026``, ``lone-check``)
+are not reported as mismatches; ``--show-known`` logs
 them as ``KNOWN`` lines.
 
 Each mismatch is one ``MISMATCH`` line on stderr (and in ``--log``).  When a
@@ -49,7 +49,7 @@ from twisted.internet.protocol import Factory, Protocol
 from zkwire import protocol, records as r
 from zkwire.consts import ERR_NAMES, OPCODE_NAMES, OpCode, Xid
 from zkwire.jute import JuteError
-from zkwire.protocol import FrameDecoder, ProtocolError, decode_request, frame
+from zkwire.protocol import FrameDecoder, Malformed, ProtocolError, decode_request, frame
 
 log = logging.getLogger("zkwire.xcheck")
 
@@ -425,6 +425,8 @@ class ProxyConnection(Protocol):
         cand = f
         try:
             _, _, body = decode_request(f)
+            if isinstance(body, Malformed):
+                body = None   # both servers answer MARSHALLINGERROR: compared as usual
             path = getattr(body, "path", None) if body is not None and not isinstance(body, list) else None
             if op in (OpCode.setWatches, OpCode.setWatches2) and body is not None:
                 body.relativeZxid = self.check.to_candidate_zxid(body.relativeZxid)
@@ -510,9 +512,6 @@ class ProxyConnection(Protocol):
     def _candidate_closed_early(self):
         if self.closed["oracle"] or self.done:
             return        # both went (session end): nothing to say
-        if self.malformed:
-            self.check.known(self.id, "connection", "malformed-request")
-            return
         self._report("connection", "candidate closed the connection, oracle kept it open")
 
     def upstream_frame(self, side, f):
@@ -618,8 +617,6 @@ class ProxyConnection(Protocol):
         self.done = True
         # Whatever one side answered and the other never did.
         for key, (op, path, o) in sorted(self.replies["oracle"].items()):
-            if self.candidate_gone and self.malformed:
-                continue
             self._report("xid=%s %s%s" % (key[0], OPCODE_NAMES.get(op, op), " " + path if path else ""),
                          "oracle replied (%s), candidate did not" % o.get("err"))
         for key, (op, path, c) in sorted(self.replies["candidate"].items()):
@@ -631,8 +628,6 @@ class ProxyConnection(Protocol):
         for side, other in (("oracle", "candidate"), ("candidate", "oracle")):
             for ev in self.events[side]:
                 e = ev.get("event", {})
-                if other == "candidate" and self.candidate_gone and self.malformed:
-                    continue
                 self._report("event %s %s" % (e.get("type"), e.get("path")),
                              "%s sent it, %s did not" % (side, other))
         self._summary()

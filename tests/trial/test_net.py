@@ -270,39 +270,41 @@ class RequestTests(NetTestCase):
         self.flush()
         self.assertEqual(r.ConnectResponse.parse(d.frames()[0]).sessionId, c.sid)
 
-    # zkwire's design rule (shared/design.md, "Bad input"): a malformed request
-    # frame closes that one connection.  ZooKeeper differs here: it answers a
-    # truncated body with MARSHALLINGERROR (-5) and keeps the connection
-    # (zk_facts §11), and it ignores trailing bytes.  README lists the difference.
-    def assert_closed_without_reply(self, c, other):
-        self.flush()
-        self.assertEqual(c.frames(), [])
-        self.assertTrue(c.closed)
-        # ...and nobody else notices.
-        self.assertEqual(self.call(other, 99, OpCode.exists, dict(path="/", watch=False))[0][2], 0)
-
-    def test_truncated_read_body_closes_only_that_connection(self):
-        for n, bad in enumerate([
-            struct.pack(">ii", 1, OpCode.exists),
-            struct.pack(">ii", 2, OpCode.getChildren) + b"\x00\x00\x00\x01/",
-            struct.pack(">ii", 3, OpCode.getData) + b"\x00\x00\x00\x64/",
-        ]):
-            c, other = self.handshake(port=100 + 2 * n), self.handshake(port=101 + 2 * n)
-            c.send_frame(bad)
-            self.assert_closed_without_reply(c, other)
-
-    def test_truncated_write_body_closes_the_connection_and_spends_nothing(self):
-        c, other = self.handshake(port=1), self.handshake(port=2)
+    # As ZooKeeper (tests/ZOOKEEPER_FACTS.md §11, §13): a request whose record
+    # does not parse is answered MARSHALLINGERROR on a connection that stays
+    # open; a write spends a zxid on it (an error txn), a read does not.
+    # Bytes after a complete record are ignored.
+    def test_truncated_read_body_is_a_marshalling_error(self):
+        c = self.handshake()
         z = self.last_zxid()
-        c.send_frame(struct.pack(">ii", 1, OpCode.create) + b"\x00\x00\x00\x02/a")
-        self.assert_closed_without_reply(c, other)
+        for xid, bad in [
+            (1, struct.pack(">ii", 1, OpCode.exists)),
+            (2, struct.pack(">ii", 2, OpCode.getChildren) + b"\x00\x00\x00\x01/"),
+            (3, struct.pack(">ii", 3, OpCode.getData) + b"\x00\x00\x00\x64/"),
+        ]:
+            c.send_frame(bad)
+            self.flush()
+            self.assertEqual(c.frames(), [struct.pack(">iqi", xid, z, Err.MARSHALLINGERROR)])
+            self.assertFalse(c.closed)
         self.assertEqual(self.last_zxid(), z)
 
-    def test_trailing_garbage_after_request_closes_the_connection(self):
-        c, other = self.handshake(port=1), self.handshake(port=2)
+    def test_truncated_write_body_spends_a_zxid(self):
+        c = self.handshake()
+        z = self.last_zxid()
+        c.send_frame(struct.pack(">ii", 1, OpCode.create) + b"\x00\x00\x00\x02/a")
+        self.flush()
+        self.assertEqual(c.frames(), [struct.pack(">iqi", 1, z + 1, Err.MARSHALLINGERROR)])
+        self.assertFalse(c.closed)
+        self.assertEqual(self.last_zxid(), z + 1)
+
+    def test_trailing_garbage_after_request_is_ignored(self):
+        c = self.handshake()
         c.send_frame(struct.pack(">ii", 1, OpCode.exists)
                      + r.ExistsRequest.build(dict(path="/", watch=False)) + b"garbage")
-        self.assert_closed_without_reply(c, other)
+        self.flush()
+        [f] = c.frames()
+        self.assertEqual(parse_reply(f)[:3], (1, self.last_zxid(), 0))
+        self.assertFalse(c.closed)
 
     def test_connect_with_trailing_garbage(self):
         c = Client(self.server)
@@ -343,8 +345,9 @@ class RequestTests(NetTestCase):
                    + r.MultiHeader.build(dict(type=-1, done=True, err=-1)))
         c.send_frame(payload)
         self.flush()
+        # ...and the multiRead's reply carries an empty result list (tests/ZOOKEEPER_FACTS.md §6).
         self.assertEqual([parse_reply(f)[:4] for f in c.frames()],
-                         [(2, z + 1, Err.MARSHALLINGERROR, b"")])
+                         [(2, z + 1, Err.MARSHALLINGERROR, bytes.fromhex("ffffffff01ffffffff"))])
         self.assertFalse(c.closed)
 
     def test_pipelined_requests_in_one_segment(self):

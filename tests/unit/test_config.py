@@ -215,9 +215,18 @@ def test_enforce_auth_needs_schemes_we_have():
         load(None, {"zookeeper.enforce.auth.enabled": "true",
                     "zookeeper.enforce.auth.schemes": "sasl"})
     s = load(None, {"zookeeper.enforce.auth.enabled": "true",
-                    "zookeeper.enforce.auth.schemes": "sasl,Digest"})
-    assert s.enforce_auth and s.enforce_auth_schemes == ("sasl", "digest")
-    assert any("sasl" in w for w in s.warnings)
+                    "zookeeper.enforce.auth.schemes": " digest , ip "})
+    assert s.enforce_auth and s.enforce_auth_schemes == ("digest", "ip")
+
+
+@pytest.mark.parametrize("schemes", ["Digest", "digest,foo", "sasl,digest"])
+def test_enforce_auth_refuses_any_scheme_without_a_provider(schemes):
+    # ZOOKEEPER_FACTS.md §14 enforce-auth-scheme-names: ZooKeeper does not start
+    # with these (case-sensitive names; every scheme needs a provider).
+    with pytest.raises(ConfigError) as info:
+        load(None, {"zookeeper.enforce.auth.enabled": "true",
+                    "zookeeper.enforce.auth.schemes": schemes})
+    assert "zookeeper.enforce.auth.schemes" in str(info.value)
 
 
 @pytest.mark.parametrize("line", ["tickTime=abc", "clientPort=", "maxClientCnxns=1.5",

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zkwire import records as r
-from zkwire.jute import Bool, Buffer, Int, JuteError, Long, Record, UString, Vector
+from zkwire.jute import Bool, Buffer, Int, JuteError, Long, Record, UString, Vector, java_utf8
 
 from zkwire.jute.core import _VectorConstruct
 
@@ -171,11 +171,24 @@ def test_truncated_input_raises_jute_error(rec, data):
         rec.parse(data)
 
 
-@pytest.mark.parametrize("rec", [BUF, S, VI, VS, VR])
+@pytest.mark.parametrize("rec", [BUF, S])
 @pytest.mark.parametrize("n", [-2, -100, -(2 ** 31)])
 def test_negative_lengths_other_than_minus_one_rejected(rec, n):
+    # ZOOKEEPER_FACTS.md §13 bad-lengths-and-counts: a string length -2 -> MARSHALLINGERROR.
     with pytest.raises(JuteError):
         rec.parse(be32(n) + b"\x00" * 16)
+
+
+@pytest.mark.parametrize("rec", [VI, VS, VR])
+@pytest.mark.parametrize("n", [-2, -100, -(2 ** 31)])
+def test_negative_vector_counts_below_minus_one_are_empty(rec, n):
+    # ZOOKEEPER_FACTS.md §13 bad-lengths-and-counts: ZooKeeper reads such a vector as
+    # holding no items (an ACL count of -2 is INVALIDACL like an empty ACL,
+    # setWatches with counts -2 is answered OK).
+    assert rec.parse(be32(n)).v == []
+    assert rec.struct.parse(be32(n)).v == []                  # construct's side too
+    value, pos = rec.parse_prefix(be32(n) + b"\x00" * 16)
+    assert (value.v, pos) == ([], 4)
 
 
 @pytest.mark.parametrize("rec, good", [
@@ -192,15 +205,30 @@ def test_trailing_bytes_rejected(rec, good):
         rec.parse(good + b"\x00")
 
 
-@pytest.mark.parametrize("raw", [b"\xff", b"\xc3", b"\xc3\x28", b"\xed\xa0\x80", b"\xc0\xaf",
-                                 b"a\x80b", b"\xf4\x90\x80\x80"])
-def test_invalid_utf8_raises_jute_error(raw):
-    with pytest.raises(JuteError):
-        S.parse(be32(len(raw)) + raw)
-    with pytest.raises(JuteError):
-        VS.parse(be32(1) + be32(len(raw)) + raw)
-    with pytest.raises(JuteError):
-        r.GetDataRequest.parse(be32(len(raw)) + raw + b"\x00")
+# ZOOKEEPER_FACTS.md §13 invalid-utf8-becomes-replacement-characters: what ZooKeeper's
+# sync echoed for "/" + these bytes (after the "/"), as hex of the UTF-8 it sent back
+# (the valid sequences of that table are left out: they decode as before).
+JAVA_UTF8 = [
+    ("ff", "efbfbd"), ("c328", "efbfbd28"), ("eda080", "efbfbd"), ("f09080", "efbfbd"),
+    ("e282", "efbfbd"), ("c0af", "efbfbdefbfbd"), ("f888808080", "efbfbd" * 5),
+    ("f4908080", "efbfbd" * 4), ("61808062", "61efbfbdefbfbd62"), ("e228a1", "efbfbd28efbfbd"),
+    ("eda0", "efbfbd"), ("eda041", "efbfbd41"), ("edbfbf", "efbfbd"), ("e08080", "efbfbd" * 3), ("e09fbf", "efbfbd" * 3),
+    ("f0808080", "efbfbd" * 4), ("eda080edb080", "efbfbd" * 2), ("eda0c3a9", "efbfbdc3a9"),
+    ("ed", "efbfbd"), ("ed41", "efbfbd41"), ("eda0808080", "efbfbd" * 3), ("f48f", "efbfbd"),
+    ("c1bf", "efbfbd" * 2), ("f08f8080", "efbfbd" * 4),
+    ("eda08041", "efbfbd41"), ("ede0", "efbfbd" * 2), ("edc0", "efbfbd" * 2), ("ff41", "efbfbd41"),
+    ("eda0c0", "efbfbd" * 2),
+]
+
+
+@pytest.mark.parametrize("raw, java", JAVA_UTF8, ids=[x for x, _ in JAVA_UTF8])
+def test_invalid_utf8_decodes_as_java_does(raw, java):
+    raw, want = bytes.fromhex(raw), bytes.fromhex(java).decode("utf-8")
+    assert java_utf8(raw) == want
+    assert S.parse(be32(len(raw)) + raw).v == want
+    assert S.struct.parse(be32(len(raw)) + raw).v == want     # construct's side too
+    assert VS.parse(be32(1) + be32(len(raw)) + raw).v == [want]
+    assert r.GetDataRequest.parse(be32(len(raw)) + raw + b"\x00").path == want
 
 
 def test_jute_error_is_a_value_error_with_record_name():
@@ -294,17 +322,39 @@ def _has_bool(con):
     return sub is not None and _has_bool(sub)
 
 
+def _has_con(con, pred):
+    from construct import Renamed, Struct
+
+    if isinstance(con, Renamed):
+        return _has_con(con.subcon, pred)
+    if pred(con):
+        return True
+    if isinstance(con, Struct):
+        return any(_has_con(sc, pred) for sc in con.subcons)
+    sub = getattr(con, "subcon", None)
+    return sub is not None and _has_con(sub, pred)
+
+
+def _has_vector(con):
+    return _has_con(con, lambda c: isinstance(c, _VectorConstruct))
+
+
+def _has_string(con):
+    return _has_con(con, lambda c: c is UString)
+
+
 def _check_parse(rec, data):
     try:
         value = rec.parse(data)
     except JuteError:
         return
-    # Whatever parses must build again, and to the same bytes unless a Bool was non-canonical.
+    # Whatever parses must build again, and to the same bytes unless the input was
+    # not canonical: a Bool byte other than 0/1, a vector count below -1 (read as
+    # empty), invalid UTF-8 (read as U+FFFD).  A canonical encoding is a fixed point.
     again = rec.build(value)
-    if not _has_bool(rec.struct):
-        assert again == data
-    else:
-        assert len(again) == len(data)
+    assert rec.build(rec.parse(again)) == again
+    if again != data:
+        assert _has_bool(rec.struct) or _has_vector(rec.struct) or _has_string(rec.struct)
 
 
 @FAST

@@ -198,23 +198,22 @@ def test_request_shorter_than_header(payload):
         p.decode_request(payload)
 
 
-def test_trailing_garbage_after_a_request_is_a_protocol_error():
-    # zkwire's design rule: strict parsing, no trailing bytes (ZooKeeper ignores them;
-    # README lists the difference).
-    body = r.ExistsRequest.build(dict(path="/", watch=False))
-    with pytest.raises(ProtocolError):
-        p.decode_request(struct.pack(">ii", 1, OpCode.exists) + body + b"garbage")
+def test_trailing_bytes_after_a_request_are_ignored():
+    # ZOOKEEPER_FACTS.md §11 trailing-bytes-ignored, §13 trailing-bytes-ignored-per-opcode.
+    body = r.ExistsRequest.build(dict(path="/", watch=True))
+    xid, op, req = p.decode_request(struct.pack(">ii", 1, OpCode.exists) + body + b"garbage")
+    assert (xid, op, req.path, req.watch) == (1, OpCode.exists, "/", True)
+    body = r.AuthPacket.build(dict(type=0, scheme="digest", auth=b"u:p"))
+    assert p.decode_request(struct.pack(">ii", -4, OpCode.auth) + body + b"x")[2].scheme == "digest"
 
 
-def test_truncated_request_body_is_not_silently_accepted():
-    # getChildren without its watch byte is a MARSHALLINGERROR in ZooKeeper: whatever the
-    # codec does with it, it must not decode it as a valid request.
+def test_truncated_request_body_decodes_as_malformed():
+    # ZOOKEEPER_FACTS.md §13 truncated-read-bodies: getChildren without its
+    # watch byte is answered MARSHALLINGERROR on a connection that stays open.
     payload = struct.pack(">ii", 1, OpCode.getChildren) + r.SyncRequest.build(dict(path="/"))
-    try:
-        result = p.decode_request(payload)
-    except ProtocolError:
-        return
-    assert result[2] is None or getattr(result[2], "watch", None) is None, result
+    xid, op, req = p.decode_request(payload)
+    assert (xid, op) == (1, OpCode.getChildren)
+    assert isinstance(req, p.Malformed) and "GetChildrenRequest" in req.reason
 
 
 CREATE = dict(path="/g/tx", data=b"t",
@@ -259,14 +258,25 @@ def test_multi_read_round_trip():
 @pytest.mark.parametrize("cut", [1, 5, 9, 20])
 def test_multi_truncated(cut):
     wire = p.encode_request(1, OpCode.multi, [(OpCode.create, CREATE)])[4:]
-    with pytest.raises(ProtocolError):
-        p.decode_request(wire[:-cut])
+    assert isinstance(p.decode_request(wire[:-cut])[2], p.Malformed)
 
 
 def test_multi_without_end_header():
     wire = p.encode_request(1, OpCode.multi, [(OpCode.delete, dict(path="/a", version=-1))])[4:]
-    with pytest.raises(ProtocolError):
-        p.decode_request(wire[:-9])
+    assert isinstance(p.decode_request(wire[:-9])[2], p.Malformed)
+
+
+@pytest.mark.parametrize("op", [OpCode.multi, OpCode.multiRead])
+def test_unknown_op_inside_multi_is_malformed(op):
+    # ZOOKEEPER_FACTS.md §13 multi-odd-op-lists: op 99 inside -> MARSHALLINGERROR.
+    payload = struct.pack(">ii", 1, op) + H("0000006300ffffffff") + H("ffffffff01ffffffff")
+    assert isinstance(p.decode_request(payload)[2], p.Malformed)
+
+
+def test_multi_ends_at_the_first_done_header():
+    # ZOOKEEPER_FACTS.md §13 multi-odd-op-lists: (13, done, -1) + a check body -> an empty multi.
+    payload = struct.pack(">ii", 1, OpCode.multi) + H("0000000d01ffffffff") + H("000000022f74ffffffff")
+    assert p.decode_request(payload) == (1, OpCode.multi, [])
 
 
 # --- responses -------------------------------------------------------------------------------
@@ -418,6 +428,7 @@ def _decode_request_ok(payload):
     try:
         xid, op, req = p.decode_request(payload)
     except ProtocolError:
+        assert len(payload) < 8 or struct.unpack_from(">i", payload, 4)[0] in p.CLOSE_ON_BAD_RECORD
         return
     assert isinstance(xid, int) and isinstance(op, int)
 
