@@ -558,9 +558,9 @@ def write_scale_snapshot(data_dir, n, data_bytes, fanout=1000) -> int:
     parents (/scale/p0000...) sharing the rest as children of ``data_bytes``
     bytes each.  Built directly, not through a server: the point is to measure
     loading it.  Returns the number of znodes (/scale included)."""
-    from zkwire.server.acl import OPEN_ACL_UNSAFE
-    from zkwire.server.snapshot import save_snapshot
-    from zkwire.server.tree import DataTree
+    from zkwire.server.core.acl import OPEN_ACL_UNSAFE
+    from zkwire.server.storage.snapshot import save_snapshot
+    from zkwire.server.core.tree import DataTree
 
     tree = DataTree(OPEN_ACL_UNSAFE)
     payload = b"v" * data_bytes
@@ -587,8 +587,8 @@ def write_scale_log(data_dir, txns, data_bytes, fanout=1000, seed=1):
     its snapshot: what a start must replay."""
     from types import SimpleNamespace as Rec
 
-    from zkwire.server.snapshot import list_snapshots
-    from zkwire.server.txnlog import FileTxnLog
+    from zkwire.server.storage.snapshot import list_snapshots
+    from zkwire.server.storage.txnlog import FileTxnLog
 
     zxid = list_snapshots(data_dir)[0][0]
     rng = random.Random(seed)

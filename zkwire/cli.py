@@ -30,8 +30,8 @@ def _split_props(argv):
 
 def build_server(settings, reactor):
     """A ZooKeeperServer (not yet listening) for ``settings``."""
-    from zkwire.server.core import CoreConfig
-    from zkwire.server.net import ZooKeeperServer
+    from zkwire.server.core.frontend import CoreConfig
+    from zkwire.server.edge.net import ZooKeeperServer
 
     core_config = CoreConfig(
         tick_ms=settings.tick_ms,
@@ -45,7 +45,7 @@ def build_server(settings, reactor):
     )
     datadir = None
     if settings.data_dir:
-        from zkwire.server.datadir import DataDir
+        from zkwire.server.storage.datadir import DataDir
 
         datadir = DataDir(settings.data_dir, settings.data_log_dir, force_sync=settings.force_sync,
                           prealloc_bytes=settings.prealloc_kb * 1024, snap_count=settings.snap_count,
@@ -87,7 +87,7 @@ class _StartupError(Exception):
 
 
 def _serve(argv) -> int:
-    from zkwire.server.config import ConfigError, load
+    from zkwire.server.edge.config import ConfigError, load
 
     props, rest = _split_props(argv)
     p = argparse.ArgumentParser(prog="zkwire serve", description="Run a standalone zkwire server.")
@@ -114,7 +114,7 @@ def _serve(argv) -> int:
     from twisted.internet import reactor
     from twisted.internet.error import CannotListenError
 
-    from zkwire.server.txnlog import DiskFormatError
+    from zkwire.server.storage.txnlog import DiskFormatError
 
     try:
         server = build_server(settings, reactor)
@@ -145,7 +145,7 @@ def _serve(argv) -> int:
     # This process is ours alone: keep the cycle collector off the loaded tree.
     from twisted.internet.task import LoopingCall
 
-    from zkwire.server.gcpolicy import GcPolicy
+    from zkwire.server.edge.gcpolicy import GcPolicy
 
     gc_policy = GcPolicy()
     gc_policy.start()
@@ -166,8 +166,8 @@ def cmd_dump(argv) -> int:
     p = argparse.ArgumentParser(prog="zkwire dump", description="Print a txn log or snapshot.")
     p.add_argument("file")
     args = p.parse_args(argv)
-    from zkwire.server.dump import dump
-    from zkwire.server.txnlog import DiskFormatError
+    from zkwire.server.storage.dump import dump
+    from zkwire.server.storage.txnlog import DiskFormatError
 
     try:
         for line in dump(args.file):
@@ -190,7 +190,7 @@ def cmd_purge(argv) -> int:
     if args.count < 3:
         print("zkwire purge: -n must be at least 3", file=sys.stderr)
         return 2
-    from zkwire.server.recovery import purge
+    from zkwire.server.storage.recovery import purge
 
     for path in purge(args.data_dir, args.log_dir, args.count):
         print("removed %s" % path)

@@ -41,7 +41,7 @@ below encode and decode each: LearnerInfo (FOLLOWERINFO, OBSERVERINFO), the
 protocol version (LEADERINFO), the current epoch (ACKEPOCH), the forwarded
 client request (REQUEST), session touches (PING), REVALIDATE in both
 directions, and the txn-log entry (PROPOSAL, INFORM: TxnHeader, txn record,
-optional TxnDigest; the codec of :mod:`zkwire.server.txnlog`).
+optional TxnDigest; the codec of :mod:`zkwire.server.storage.txnlog`).
 
 Bad bytes from a peer raise :class:`PacketError` (a
 :class:`~zkwire.jute.JuteError`) and nothing else; building a value that
@@ -56,7 +56,7 @@ from typing import List, Optional, Sequence, Tuple
 from zkwire import records
 from zkwire.jute import JuteError
 
-from .. import txnlog
+from ..storage import txnlog
 
 # --- errors ----------------------------------------------------------------------------
 

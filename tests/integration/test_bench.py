@@ -98,8 +98,8 @@ def test_compare_table_has_a_row_per_workload_and_server():
 
 
 def test_scale_snapshot_holds_the_asked_number_of_znodes(tmp_path):
-    from zkwire.server.recovery import recover
-    from zkwire.server.snapshot import list_snapshots, read_snapshot
+    from zkwire.server.storage.recovery import recover
+    from zkwire.server.storage.snapshot import list_snapshots, read_snapshot
 
     made = bench.write_scale_snapshot(str(tmp_path), 2500, 10, fanout=7)
     tree = read_snapshot(list_snapshots(str(tmp_path))[0][1])[0]

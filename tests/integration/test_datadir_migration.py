@@ -28,12 +28,12 @@ import pytest
 from servers import ServerProcess, apache_zookeeper_available
 
 from zkwire.consts import CreateMode, OpCode, Perms
-from zkwire.server.acl import OPEN_ACL_UNSAFE, AuthPolicy, digest
-from zkwire.server.prep import Prep
-from zkwire.server.recovery import recover
-from zkwire.server.snapshot import list_snapshots, read_snapshot, save_snapshot, write_snapshot
-from zkwire.server.tree import DataTree, ephemeral_kind
-from zkwire.server.txnlog import (
+from zkwire.server.core.acl import OPEN_ACL_UNSAFE, AuthPolicy, digest
+from zkwire.server.core.prep import Prep
+from zkwire.server.storage.recovery import recover
+from zkwire.server.storage.snapshot import list_snapshots, read_snapshot, save_snapshot, write_snapshot
+from zkwire.server.core.tree import DataTree, ephemeral_kind
+from zkwire.server.storage.txnlog import (
     FileTxnLog,
     LogFileScan,
     decode_entry,

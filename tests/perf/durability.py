@@ -97,9 +97,9 @@ def fsync():
 
 
 def recovery(n=1_000_000):
-    from zkwire.server.acl import OPEN_ACL_UNSAFE
-    from zkwire.server.snapshot import save_snapshot
-    from zkwire.server.tree import DataTree, Node
+    from zkwire.server.core.acl import OPEN_ACL_UNSAFE
+    from zkwire.server.storage.snapshot import save_snapshot
+    from zkwire.server.core.tree import DataTree, Node
 
     srv = ServerProcess("zkwire")
     data_dir = srv.cfg["dataDir"]

@@ -65,7 +65,7 @@ def _table(header, rows):
 
 def _txns(n, kind):
     from zkwire.consts import OpCode
-    from zkwire.server.acl import OPEN_ACL_UNSAFE
+    from zkwire.server.core.acl import OPEN_ACL_UNSAFE
 
     name = NAME_KINDS[kind]
     yield Rec(clientId=SID, cxid=0, zxid=1, time=1, type=OpCode.createSession), Rec(timeOut=30000)
@@ -79,11 +79,11 @@ def _txns(n, kind):
 
 def _inproc_one(n, kind):
     from zkwire.consts import OpCode
-    from zkwire.server.acl import OPEN_ACL_UNSAFE, AuthPolicy
-    from zkwire.server.prep import Prep
-    from zkwire.server.recovery import recover
-    from zkwire.server.tree import DataTree
-    from zkwire.server.txnlog import FileTxnLog, LogReader
+    from zkwire.server.core.acl import OPEN_ACL_UNSAFE, AuthPolicy
+    from zkwire.server.core.prep import Prep
+    from zkwire.server.storage.recovery import recover
+    from zkwire.server.core.tree import DataTree
+    from zkwire.server.storage.txnlog import FileTxnLog, LogReader
 
     def build():
         tree = DataTree(OPEN_ACL_UNSAFE)

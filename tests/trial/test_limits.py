@@ -79,7 +79,7 @@ class FatalErrorTests(NetTestCase):
         self.assertEqual(len(self.fatal), 1)
 
     def test_a_decoding_bug_closes_only_that_connection(self):
-        import zkwire.server.net as net
+        import zkwire.server.edge.net as net
 
         c = self.handshake()
         other = self.handshake(port=2)
@@ -181,7 +181,7 @@ class SlowReaderTests(NetTestCase):
                 c.proto.pauseProducing()     # the kernel buffer and Twisted's are full
 
         c.transport.write = write
-        import zkwire.server.net as net
+        import zkwire.server.edge.net as net
 
         real_now, net._write_now = net._write_now, lambda t, d: t.write(d)
         try:
@@ -256,7 +256,7 @@ class LongListingTests(NetTestCase):
             real = cl.transport.write
             cl.transport.write = (lambda real, name: lambda data: (
                 writes.append((name, data)), real(data)))(real, name)
-        import zkwire.server.net as net
+        import zkwire.server.edge.net as net
         real_now, net._write_now = net._write_now, lambda t, d: t.write(d)
         try:
             four.send(word)

@@ -1,4 +1,4 @@
-"""zkwire.server.net: ZooKeeperServer + ClientProtocol over StringTransports.
+"""zkwire.server.edge.net: ZooKeeperServer + ClientProtocol over StringTransports.
 
 The reactor is a MemoryReactorClock, so time only moves when a test advances it:
 ``clock.advance(0)`` runs the flush the server schedules for the end of a reactor
@@ -16,10 +16,10 @@ from twisted.trial import unittest
 from zkwire import protocol as p
 from zkwire import records as r
 from zkwire.consts import Err, EventType, KeeperState, OpCode, Xid
-from zkwire.server.core import CoreConfig
-from zkwire.server.net import ClientProtocol, ZooKeeperServer
-from zkwire.server.sessions import session_password
-from zkwire.server.storage import MemoryLog
+from zkwire.server.core.frontend import CoreConfig
+from zkwire.server.edge.net import ClientProtocol, ZooKeeperServer
+from zkwire.server.core.sessions import session_password
+from zkwire.server.storage.store import MemoryLog
 
 TICK_MS = 500
 OPEN_ACL = [dict(perms=31, id=dict(scheme="world", id="anyone"))]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from twisted.internet import defer, protocol, reactor
 from twisted.trial import unittest
 
-from zkwire.server.net import _write_now
+from zkwire.server.edge.net import _write_now
 
 
 class Sender(protocol.Protocol):

@@ -4,7 +4,7 @@ Shared helpers live here so every test module can ``from . import ...`` them:
 
 * ``value_strategy(construct)``: a hypothesis strategy producing values that the
   jute construct (a primitive, a Vector or a Record's struct) can build;
-* ``CoreHarness``: drives the sans-IO :class:`zkwire.server.core.ServerCore`
+* ``CoreHarness``: drives the sans-IO :class:`zkwire.server.core.frontend.ServerCore`
   with a :class:`StandaloneReplicator` over a :class:`MemoryLog` and a fake
   clock, the way the Twisted edge does, and collects outbox tuples.
 """
@@ -81,15 +81,15 @@ def connect_req(timeout=3000, sid=0, passwd=b"", last_zxid=0, protocol=0):
 
 
 class CoreHarness:
-    """A ServerCore under the same driver the server runs (server/driver.py);
+    """A ServerCore under the same driver the server runs (server/core/driver.py);
     the harness does the I/O half of the contract: persist what ``ready()``
     hands out (to a MemoryLog that keeps it) and report it persisted."""
 
     def __init__(self, tick_ms=500, now=0, **config):
-        from zkwire.server.core import CoreConfig, ServerCore
-        from zkwire.server.driver import StandaloneDriver
-        from zkwire.server.replicator import StandaloneReplicator
-        from zkwire.server.storage import MemoryLog
+        from zkwire.server.core.frontend import CoreConfig, ServerCore
+        from zkwire.server.core.driver import StandaloneDriver
+        from zkwire.server.core.replicator import StandaloneReplicator
+        from zkwire.server.storage.store import MemoryLog
 
         self.log = MemoryLog(keep=True)
         self.rep = StandaloneReplicator(self.log)

@@ -1,4 +1,4 @@
-"""zkwire.server.acl (AuthPolicy, digest, fixup) and zkwire.server.paths
+"""zkwire.server.core.acl (AuthPolicy, digest, fixup) and zkwire.server.core.paths
 (ZooKeeper's PathUtils.validatePath rules; tests/ZOOKEEPER_FACTS.md §3 and §8)."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zkwire.consts import Perms
-from zkwire.server.acl import (
+from zkwire.server.core.acl import (
     OPEN_ACL_UNSAFE,
     READ_ACL_UNSAFE,
     AuthPolicy,
@@ -15,7 +15,7 @@ from zkwire.server.acl import (
     NoAuth,
     digest,
 )
-from zkwire.server.paths import invalid_path_reason, is_special_path
+from zkwire.server.core.paths import invalid_path_reason, is_special_path
 
 USER = "user:smGaoVKd/cQkjm7b88GyorAUz20="
 USER2 = "user2:0RphDIvIZHLcNxLVT/hhi2uckEs="
@@ -217,6 +217,6 @@ def test_paths_agree_with_reference(path):
                                  "\x1f", "\u00e9", "\ud7ff", "\ufff0", "\U0001f600", "x.y"]),
                 max_size=8).map("".join))
 def test_fast_path_check_agrees_with_the_full_scan(path):
-    from zkwire.server.paths import scan_path
+    from zkwire.server.core.paths import scan_path
 
     assert invalid_path_reason(path) == scan_path(path)

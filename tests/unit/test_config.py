@@ -1,4 +1,4 @@
-"""zkwire.server.config.load (zoo.cfg + -D properties) and the ``zkwire serve`` CLI."""
+"""zkwire.server.edge.config.load (zoo.cfg + -D properties) and the ``zkwire serve`` CLI."""
 from __future__ import annotations
 
 import os
@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from zkwire.server.config import ConfigError, load
+from zkwire.server.edge.config import ConfigError, load
 
 
 def write_cfg(tmp_path, text, name="zoo.cfg"):

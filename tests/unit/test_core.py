@@ -1,4 +1,4 @@
-"""zkwire.server.core.ServerCore driven directly (sans-IO, no sockets).
+"""zkwire.server.core.frontend.ServerCore driven directly (sans-IO, no sockets).
 
 Each test feeds requests with a fake clock, flushes the StandaloneReplicator into
 ``commit`` the way the Twisted edge does, and inspects the outbox tuples:
@@ -19,7 +19,7 @@ import pytest
 
 from zkwire import records as r
 from zkwire.consts import Err, EventType, KeeperState, OpCode, Perms, Xid
-from zkwire.server.sessions import session_password
+from zkwire.server.core.sessions import session_password
 
 from . import CoreHarness, acl, create_req, events, kinds, replies
 
@@ -814,7 +814,7 @@ def test_who_am_i(h):
 
 
 def test_super_digest():
-    from zkwire.server.acl import digest
+    from zkwire.server.core.acl import digest
 
     h = CoreHarness(tick_ms=500, super_digest=digest("super:pw"))
     a, s = h.session(), h.session()

@@ -1,4 +1,4 @@
-"""server/disk.py: the Disk contract, held by FileDisk and MemoryDisk alike, and
+"""server/storage/disk.py: the Disk contract, held by FileDisk and MemoryDisk alike, and
 what MemoryDisk's crash and fault hooks do.
 
 The crash model is POSIX's durability contract (what fsync(2), fdatasync(2) and
@@ -13,7 +13,7 @@ import random
 
 import pytest
 
-from zkwire.server.disk import FileDisk, MemoryDisk
+from zkwire.server.storage.disk import FileDisk, MemoryDisk
 
 
 @pytest.fixture(params=["file", "memory"])

@@ -17,10 +17,10 @@ import pytest
 from zkwire.consts import CreateMode, OpCode, Perms
 from zkwire import records as R
 from zkwire.records import CloseSessionTxn, CreateTxnV0, TxnDigest, TxnHeader
-from zkwire.server.acl import OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, AuthPolicy, digest
-from zkwire.server.prep import Prep
-from zkwire.server.recovery import purge, recover
-from zkwire.server.snapshot import (
+from zkwire.server.core.acl import OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, AuthPolicy, digest
+from zkwire.server.core.prep import Prep
+from zkwire.server.storage.recovery import purge, recover
+from zkwire.server.storage.snapshot import (
     SnapshotCapture,
     list_snapshots,
     read_snapshot,
@@ -28,8 +28,8 @@ from zkwire.server.snapshot import (
     save_snapshot,
     write_snapshot,
 )
-from zkwire.server.tree import DataTree
-from zkwire.server.txnlog import (
+from zkwire.server.core.tree import DataTree
+from zkwire.server.storage.txnlog import (
     DiskFormatError,
     FileTxnLog,
     LogReader,
@@ -832,7 +832,7 @@ def test_purge_keeps_newest_snapshots_and_their_logs(tmp_path):
 def test_snapshot_read_across_chunk_boundaries(tmp_path, monkeypatch):
     """The loader reads a chunk at a time: nodes cut by every chunk boundary
     (and nodes larger than a chunk) load the same as in one piece."""
-    import zkwire.server.snapshot as snapshot_module
+    import zkwire.server.storage.snapshot as snapshot_module
 
     b = build_sample()
     b.tree.create_node("/big", b"z" * 5000, OPEN_ACL_UNSAFE, 0, -1, b.tree.last_zxid + 1, 7, [])
@@ -846,7 +846,7 @@ def test_snapshot_read_across_chunk_boundaries(tmp_path, monkeypatch):
 
 
 def test_truncated_snapshot_is_an_error_at_every_length(tmp_path, monkeypatch):
-    import zkwire.server.snapshot as snapshot_module
+    import zkwire.server.storage.snapshot as snapshot_module
 
     monkeypatch.setattr(snapshot_module, "_READ_CHUNK", 16)
     b = build_sample()

@@ -1,9 +1,9 @@
-"""server/gcpolicy.py against a stand-in gc module (the real one is process-wide)."""
+"""server/edge/gcpolicy.py against a stand-in gc module (the real one is process-wide)."""
 from __future__ import annotations
 
 import gc
 
-from zkwire.server.gcpolicy import COUNT_EVERY_CHECKS, GcPolicy
+from zkwire.server.edge.gcpolicy import COUNT_EVERY_CHECKS, GcPolicy
 
 
 class FakeGc:

@@ -26,7 +26,7 @@ import pytest
 from zkwire import protocol as p
 from zkwire import records as r
 from zkwire.consts import OpCode
-from zkwire.server.sessions import session_password
+from zkwire.server.core.sessions import session_password
 
 from . import CoreHarness
 

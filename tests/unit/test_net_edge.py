@@ -1,9 +1,9 @@
-"""server/net.py's edge logic without sockets: _write_now (replies go straight
+"""server/edge/net.py's edge logic without sockets: _write_now (replies go straight
 to the socket only when nothing is queued ahead of them, so bytes never leave
 out of order) and when background snapshots start or are skipped."""
 from __future__ import annotations
 
-from zkwire.server.net import _write_now
+from zkwire.server.edge.net import _write_now
 
 
 class FakeSocket:
@@ -86,8 +86,8 @@ def test_a_snapshot_due_while_one_runs_is_skipped_not_queued():
     """As ZooKeeper's SyncRequestProcessor ("Too busy to snap, skipping")."""
     from twisted.internet.testing import MemoryReactorClock
 
-    from zkwire.server.core import CoreConfig
-    from zkwire.server.net import ZooKeeperServer
+    from zkwire.server.core.frontend import CoreConfig
+    from zkwire.server.edge.net import ZooKeeperServer
 
     class StubDataDir:
         begun = skipped = 0

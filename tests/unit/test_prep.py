@@ -1,4 +1,4 @@
-"""zkwire.server.prep.Prep: validation against outstanding (uncommitted) changes,
+"""zkwire.server.core.prep.Prep: validation against outstanding (uncommitted) changes,
 error txns, zxid consumption and the argument checks of ZooKeeper 3.8.0
 (tests/ZOOKEEPER_FACTS.md §3, §4, §6)."""
 from __future__ import annotations
@@ -9,9 +9,9 @@ import pytest
 
 from zkwire import records as r
 from zkwire.consts import Err, OpCode, Perms
-from zkwire.server.acl import OPEN_ACL_UNSAFE, AuthPolicy, digest
-from zkwire.server.prep import Prep
-from zkwire.server.tree import DataTree
+from zkwire.server.core.acl import OPEN_ACL_UNSAFE, AuthPolicy, digest
+from zkwire.server.core.prep import Prep
+from zkwire.server.core.tree import DataTree
 
 from . import acl, create_req
 

@@ -16,7 +16,7 @@ from zkwire import protocol as p
 from zkwire import records as r
 from zkwire.consts import Err, EventType, KeeperState, OpCode, Xid
 from zkwire.protocol import FrameDecoder, ProtocolError
-from zkwire.server.tree import TxnResult
+from zkwire.server.core.tree import TxnResult
 
 from . import record_strategy
 

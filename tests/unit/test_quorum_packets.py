@@ -6,7 +6,7 @@ by tests/golden/quorum_capture.py (its docstring gives the format and the
 scenarios).  Every handshake, notification and QuorumPacket of every stream
 must decode, every payload must decode by its packet type, and everything must
 encode back to exactly the captured bytes; the snapshot body that follows a
-SNAP must read with the snapshot file reader of zkwire.server.snapshot.  The
+SNAP must read with the snapshot file reader of zkwire.server.storage.snapshot.  The
 facts about the order of packets that tests/golden/quorum/README.md records
 are checked here against the same files.  Then the edge cases: truncation,
 bad lengths, oversize frames, and the 28/40/44-byte notification forms.
@@ -25,7 +25,7 @@ from zkwire import protocol
 from zkwire import records as r
 from zkwire.consts import OpCode
 from zkwire.jute import JuteError
-from zkwire.server import snapshot, txnlog
+from zkwire.server.storage import snapshot, txnlog
 from zkwire.server.quorum import packets as P
 
 GOLDEN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -348,7 +348,7 @@ def _snapshot_bodies():
 def test_snapshot_body_reads_with_the_snapshot_file_reader(tmp_path):
     """The body after SNAP is a snapshot file's content without the file
     header and the checksum seal (and with no digest section): wrapped in both,
-    zkwire.server.snapshot reads it as ZooKeeper's snapshot."""
+    zkwire.server.storage.snapshot reads it as ZooKeeper's snapshot."""
     bodies = _snapshot_bodies()
     assert {name for name, _, _ in bodies} >= {"snap", "observer"}
     for name, zxid, body in bodies:

@@ -1,9 +1,9 @@
-"""zkwire.server.sessions: ids, passwords (java.util.Random) and expiry buckets."""
+"""zkwire.server.core.sessions: ids, passwords (java.util.Random) and expiry buckets."""
 from __future__ import annotations
 
 import pytest
 
-from zkwire.server.sessions import (
+from zkwire.server.core.sessions import (
     SessionTable,
     initial_session_id,
     java_random_bytes,

@@ -78,8 +78,8 @@ def test_plaintext_serving_needs_no_tls_modules(tmp_path):
         s.kill()
 
 
-@pytest.mark.parametrize("module", ["zkwire.server.gcpolicy", "twisted.internet.task",
-                                    "zkwire.server.net"])
+@pytest.mark.parametrize("module", ["zkwire.server.edge.gcpolicy", "twisted.internet.task",
+                                    "zkwire.server.edge.net"])
 def test_a_module_that_fails_to_import_is_one_line_and_nonzero(tmp_path, module):
     p = _run([serving_cfg(tmp_path)], tmp_path, _env_failing(tmp_path, [module]))
     assert p.returncode != 0

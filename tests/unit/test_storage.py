@@ -1,4 +1,4 @@
-"""server/storage.py: one Storage per dataDir, the same scenarios on the real
+"""server/storage/store.py: one Storage per dataDir, the same scenarios on the real
 file system (FileDisk) and on MemoryDisk, whose crashes lose what was not synced.
 
 What a crash may keep is POSIX's durability contract (see tests/unit/test_disk.py);
@@ -12,12 +12,12 @@ import threading
 
 import pytest
 
-from zkwire.server.acl import OPEN_ACL_UNSAFE
-from zkwire.server.datadir import DataDir
-from zkwire.server.disk import FileDisk, MemoryDisk
-from zkwire.server.storage import ACCEPTED_EPOCH, CURRENT_EPOCH, Storage
-from zkwire.server.tree import DataTree
-from zkwire.server.txnlog import DiskFormatError, log_name
+from zkwire.server.core.acl import OPEN_ACL_UNSAFE
+from zkwire.server.storage.datadir import DataDir
+from zkwire.server.storage.disk import FileDisk, MemoryDisk
+from zkwire.server.storage.store import ACCEPTED_EPOCH, CURRENT_EPOCH, Storage
+from zkwire.server.core.tree import DataTree
+from zkwire.server.storage.txnlog import DiskFormatError, log_name
 
 from .test_disk_formats import assert_same_tree, build_sample, logged
 
@@ -43,7 +43,7 @@ def zxids(storage, from_zxid=0):
 
 # --- durability: what a crash keeps ------------------------------------------------------
 def test_a_crash_keeps_the_fsynced_batch_and_loses_the_rest():
-    """The group-commit contract of server/replicator.py on a disk that loses
+    """The group-commit contract of server/core/replicator.py on a disk that loses
     unsynced writes: flush() on the loop, the handle's fsync() in a thread
     while the next batch is appended; only the synced batch survives."""
     b = build_sample()
@@ -147,8 +147,8 @@ def test_the_server_acknowledges_only_what_survives_and_stops_on_eio():
 
     from zkwire import protocol as p
     from zkwire import records as r
-    from zkwire.server.core import CoreConfig
-    from zkwire.server.net import ClientProtocol, ZooKeeperServer
+    from zkwire.server.core.frontend import CoreConfig
+    from zkwire.server.edge.net import ClientProtocol, ZooKeeperServer
 
     disk = MemoryDisk()
 

@@ -1,4 +1,4 @@
-"""zkwire.server.tree.DataTree: the fresh tree, txn application, stats, triggers, determinism.
+"""zkwire.server.core.tree.DataTree: the fresh tree, txn application, stats, triggers, determinism.
 
 Expected values are ZooKeeper 3.8.0's observed ones (tests/ZOOKEEPER_FACTS.md §0, §4, §6).
 """
@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zkwire.consts import CONTAINER_EPHEMERAL_OWNER, Err, EventType, OpCode, Perms
-from zkwire.server.acl import OPEN_ACL_UNSAFE
-from zkwire.server.tree import DataTree, ephemeral_kind, parent_of
-from zkwire.server.txnlog import decode_entry, encode_entry
+from zkwire.server.core.acl import OPEN_ACL_UNSAFE
+from zkwire.server.core.tree import DataTree, ephemeral_kind, parent_of
+from zkwire.server.storage.txnlog import decode_entry, encode_entry
 
 from . import CoreHarness, create_req
 
@@ -386,7 +386,7 @@ def test_two_trees_same_txns_identical():
 
 
 def test_equal_acls_are_shared_and_leaves_share_no_children():
-    from zkwire.server.tree import NO_CHILDREN
+    from zkwire.server.core.tree import NO_CHILDREN
 
     tree = DataTree(OPEN_ACL_UNSAFE)
     acl = lambda: ((31, "digest", "u:" + "x" * 3),)  # noqa: E731 - a fresh tuple each call

@@ -18,11 +18,11 @@ from types import SimpleNamespace as NS
 import pytest
 
 from zkwire.consts import Err, EventType, OpCode
-from zkwire.server import javaorder, prep as prep_module, tree as tree_module
-from zkwire.server.acl import OPEN_ACL_UNSAFE, AuthPolicy
-from zkwire.server.prep import Prep
-from zkwire.server.snapshot import read_snapshot, write_snapshot
-from zkwire.server.tree import DataTree
+from zkwire.server.core import javaorder, prep as prep_module, tree as tree_module
+from zkwire.server.core.acl import OPEN_ACL_UNSAFE, AuthPolicy
+from zkwire.server.core.prep import Prep
+from zkwire.server.storage.snapshot import read_snapshot, write_snapshot
+from zkwire.server.core.tree import DataTree
 
 from . import create_req
 

@@ -1,8 +1,8 @@
-"""zkwire.server.watches: one-shot data/child watch tables (tests/ZOOKEEPER_FACTS.md §5)."""
+"""zkwire.server.core.watches: one-shot data/child watch tables (tests/ZOOKEEPER_FACTS.md §5)."""
 from __future__ import annotations
 
 from zkwire.consts import EventType
-from zkwire.server.watches import WatchManager, WatchTable
+from zkwire.server.core.watches import WatchManager, WatchTable
 
 CREATED, DELETED, CHANGED, CHILDREN = (EventType.NodeCreated, EventType.NodeDeleted,
                                        EventType.NodeDataChanged, EventType.NodeChildrenChanged)

@@ -43,9 +43,9 @@ and starts a new file, so our reader also accepts torn ends in older files.
 :func:`truncate_log` (and :meth:`FileTxnLog.truncate_to`) drops every entry
 after a zxid, for a follower told to TRUNC by its leader.
 
-Every byte goes through a :class:`~zkwire.server.disk.Disk` (the ``disk``
+Every byte goes through a :class:`~zkwire.server.storage.disk.Disk` (the ``disk``
 argument; the real file system unless told otherwise), so the same code runs
-on :class:`~zkwire.server.disk.MemoryDisk` in tests and the simulator.
+on :class:`~zkwire.server.storage.disk.MemoryDisk` in tests and the simulator.
 """
 from __future__ import annotations
 
@@ -61,10 +61,10 @@ from typing import Iterator, List, NamedTuple, Optional, Tuple
 from zkwire.consts import OpCode
 from zkwire.jute import JuteError
 
-from .acl import OPEN_ACL_UNSAFE
+from ..core.acl import OPEN_ACL_UNSAFE
 from .disk import FILE_DISK
 
-log = logging.getLogger("zkwire.server.txnlog")
+log = logging.getLogger("zkwire.server.storage.txnlog")
 
 TXNLOG_MAGIC = 0x5A4B4C47  # "ZKLG"
 SNAP_MAGIC = 0x5A4B534E    # "ZKSN"

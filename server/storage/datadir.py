@@ -6,21 +6,21 @@ Theory of operation
 decides *when*; the Twisted edge decides *on which thread*.
 
 * ``recover(now_ms)`` loads the newest valid snapshot and replays the log
-  (server/recovery.py), and returns the tree and the sessions; like ZooKeeper
+  (server/storage/recovery.py), and returns the tree and the sessions; like ZooKeeper
   it then writes a snapshot of what it loaded, so the next start replays
   little and ZooKeeper itself can start on the directory -- unless the newest
   snapshot already is that state (nothing replayed, nothing skipped).
-* ``log`` is the :class:`~zkwire.server.txnlog.FileTxnLog` the replicator
+* ``log`` is the :class:`~zkwire.server.storage.txnlog.FileTxnLog` the replicator
   appends to.  It is ``blocking``: the edge persists batches in a worker thread.
 * ``committed(n)`` counts txns and says when a snapshot is due: after a random
   count in [snapCount/2+1, snapCount], as ZooKeeper spreads its snapshots.
   One that comes due while the last is still being taken is skipped
   (``skip_snapshot``), as ZooKeeper skips it.
 * ``begin_snapshot(tree, sessions)`` rolls the log (only between persists) and
-  returns a :class:`~zkwire.server.snapshot.SnapshotCapture` to be stepped on
+  returns a :class:`~zkwire.server.storage.snapshot.SnapshotCapture` to be stepped on
   the event loop and saved in a thread.
 
-Every byte goes through ``storage``, a :class:`~zkwire.server.storage.Storage`
+Every byte goes through ``storage``, a :class:`~zkwire.server.storage.store.Storage`
 on ``disk`` (the real file system unless a test passes a MemoryDisk).
 """
 from __future__ import annotations
@@ -29,9 +29,9 @@ import logging
 import random
 
 from .snapshot import SnapshotCapture
-from .storage import Storage
+from .store import Storage
 
-log = logging.getLogger("zkwire.server.datadir")
+log = logging.getLogger("zkwire.server.storage.datadir")
 
 
 class DataDir:

@@ -22,7 +22,7 @@ ZooKeeper's QuorumPeerConfig where they apply:
 """
 from __future__ import annotations
 
-from .quorum import membership
+from ..quorum import membership
 
 
 class ConfigError(Exception):

@@ -36,7 +36,7 @@ thread that owns it (each node at one instant, as ZooKeeper's per-node lock
 does) and writes the copy from any thread; the result is a fuzzy snapshot
 named after the zxid at which the capture began.
 
-Every file access goes through a :class:`~zkwire.server.disk.Disk` (the
+Every file access goes through a :class:`~zkwire.server.storage.disk.Disk` (the
 ``disk`` argument; the real file system unless told otherwise).  A snapshot is
 written under a hidden temporary name, synced, renamed into place and its
 directory synced, so a crash leaves the old set of snapshots or the new one.
@@ -53,9 +53,9 @@ import zlib
 from types import SimpleNamespace
 from typing import Dict, Tuple
 
-from .acl import OPEN_ACL_UNSAFE
+from ..core.acl import OPEN_ACL_UNSAFE
 from .disk import FILE_DISK
-from .tree import NO_CHILDREN, DataTree, Node, ephemeral_kind
+from ..core.tree import NO_CHILDREN, DataTree, Node, ephemeral_kind
 from .txnlog import (
     SNAP_MAGIC,
     SNAP_PREFIX,

@@ -23,9 +23,9 @@ Like ZooKeeperServer.loadData, sessions that own ephemeral nodes but are not
 in the session table (possible with fuzzy snapshots) are killed on the tree
 at the last zxid, without a txn (``kill_orphans``).
 
-Both read through a :class:`~zkwire.server.disk.Disk` (``disk``; the real
+Both read through a :class:`~zkwire.server.storage.disk.Disk` (``disk``; the real
 file system by default), so recovery after a simulated crash of a
-:class:`~zkwire.server.disk.MemoryDisk` runs exactly this code.
+:class:`~zkwire.server.storage.disk.MemoryDisk` runs exactly this code.
 """
 from __future__ import annotations
 
@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 from zkwire.consts import OpCode
-from .acl import OPEN_ACL_UNSAFE
+from ..core.acl import OPEN_ACL_UNSAFE
 from .disk import FILE_DISK
 from .snapshot import list_snapshots, looks_complete, read_snapshot_ex
-from .tree import DataTree
+from ..core.tree import DataTree
 from .txnlog import (
     DiskFormatError,
     LogReader,

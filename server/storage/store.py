@@ -9,21 +9,21 @@ A log whose ``blocking`` attribute is true is synced off the event loop.
 
 :class:`Storage` is everything one server keeps in its dataDir (snapshots, the
 epoch files) and dataLogDir (the txn log), in Apache ZooKeeper's own layout,
-on one :class:`~zkwire.server.disk.Disk`: the real file system by default, or
-a :class:`~zkwire.server.disk.MemoryDisk` that a test crashes, tears or fails
+on one :class:`~zkwire.server.storage.disk.Disk`: the real file system by default, or
+a :class:`~zkwire.server.storage.disk.MemoryDisk` that a test crashes, tears or fails
 with EIO.  It is such a log itself (``append``/``flush``/``sync``, blocking),
 and besides:
 
 * ``truncate_to(zxid)``: drop every logged txn after ``zxid`` (a follower's
-  TRUNC); see :func:`~zkwire.server.txnlog.truncate_log`;
+  TRUNC); see :func:`~zkwire.server.storage.txnlog.truncate_log`;
 * ``save_snapshot`` / ``list_snapshots`` / ``read_snapshot``, and
   ``begin_capture`` / ``save_capture`` for a snapshot taken in slices;
 * ``read_epoch`` / ``write_epoch``: ``version-2/currentEpoch`` and
   ``version-2/acceptedEpoch`` of the dataDir, as QuorumPeer keeps them;
-* ``recover()`` (server/recovery.py) and ``purge(retain_count)``.
+* ``recover()`` (server/storage/recovery.py) and ``purge(retain_count)``.
 
 The policy -- when to snapshot, when to purge -- is not here but in
-server/datadir.py.
+server/storage/datadir.py.
 
 The epoch files hold the epoch as ASCII decimal with no newline (Java's
 ``Long.toString``), written to ``<name>.tmp``, synced and renamed over
@@ -31,7 +31,7 @@ The epoch files hold the epoch as ASCII decimal with no newline (Java's
 Reading follows QuorumPeer.readLongFromFile: the first line (up to ``\\n`` or
 ``\\r``) parsed as a long; a missing file is ``None``, so the caller can fall
 back to the epoch of the last zxid as ZooKeeper does; anything else that is
-not a long raises :class:`~zkwire.server.txnlog.DiskFormatError`.
+not a long raises :class:`~zkwire.server.storage.txnlog.DiskFormatError`.
 
 :class:`MemoryLog` keeps nothing on disk; it is what a server without a
 dataDir (and the in-process test stand-in) uses.
@@ -152,7 +152,7 @@ class Storage:
         return list_snapshots(self.data_dir, self.disk)
 
     def read_snapshot(self, path: str):
-        """The namespace of :func:`~zkwire.server.snapshot.read_snapshot_ex`."""
+        """The namespace of :func:`~zkwire.server.storage.snapshot.read_snapshot_ex`."""
         return read_snapshot_ex(path, self.disk)
 
     def save_snapshot(self, tree, sessions, zxid: int, fsync: bool = True) -> str:
@@ -182,7 +182,7 @@ class Storage:
 
     # --- the whole dataDir ------------------------------------------------------------
     def recover(self, kill_orphans: bool = True):
-        """``(tree, sessions, last_zxid, report)``; see server/recovery.py."""
+        """``(tree, sessions, last_zxid, report)``; see server/storage/recovery.py."""
         return recover(self.data_dir, self.data_log_dir, kill_orphans, disk=self.disk)
 
     def purge(self, retain_count: int = 3) -> List[str]:

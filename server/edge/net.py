@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-:class:`ZooKeeperServer` owns the sans-IO :class:`~zkwire.server.core.ServerCore`
+:class:`ZooKeeperServer` owns the sans-IO :class:`~zkwire.server.core.frontend.ServerCore`
 and everything with side effects around it: the reactor, the clock, the
 listening port and the replicator's flushes.  One :class:`ClientProtocol` per TCP
 connection splits bytes into frames, decodes them and hands them to the core.
@@ -39,11 +39,11 @@ from zkwire.protocol import (
     encode_event,
     encode_reply,
 )
-from .core import CoreConfig, ServerCore
-from .driver import StandaloneDriver
+from ..core.frontend import CoreConfig, ServerCore
+from ..core.driver import StandaloneDriver
 from .fourlw import FOUR_LETTER_WORDS, FourLetterWords
-from .replicator import StandaloneReplicator
-from .storage import MemoryLog
+from ..core.replicator import StandaloneReplicator
+from ..storage.store import MemoryLog
 
 log = logging.getLogger("zkwire.server")
 
