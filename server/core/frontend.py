@@ -1,13 +1,15 @@
-"""The server core: sessions, the per-session FIFO, reads, and the commit path.
+"""The front end: sessions, the per-session FIFO, reads, watches, and the commit path.
 
 Theory of operation
 -------------------
 This module is sans-IO.  It never touches a socket, a file or a clock.  The
 network edge hands it decoded requests with the current time (``now_ms``); the
 core appends what must go out to each connection's ``outbox`` and lists the
-connections it touched in ``dirty``.  Writes leave the core as txns through
-``replicator.propose(hdr, txn)``; the edge persists them (standalone: log and
-fsync; later: a quorum) and hands them back with ``commit(batch, now_ms)``.
+connections it touched in ``dirty``.  A write holds its place in the session's
+FIFO and goes to the proposer (``proposer.Proposer``: prep, zxid, replicator;
+on a follower, a forwarder to the leader); the driver persists the txns and
+hands them back with ``commit(batch, now_ms)``, where each one is matched to
+the request waiting for it by (session id, cxid).
 
 The request path is one-way::
 
@@ -56,7 +58,8 @@ from collections import deque
 from zkwire.consts import Err, EventType, KeeperState, OpCode, Perms, Xid
 from zkwire.protocol import Malformed
 from .acl import NoAuth, OPEN_ACL_UNSAFE, AuthPolicy
-from .prep import KeeperError, Prep
+from .prep import KeeperError
+from .proposer import Proposer
 from .sessions import SessionTable, session_password
 from .tree import DataTree
 from .watches import WatchTable
@@ -221,14 +224,18 @@ class ServerCore:
         # not fit is our bug, and must stop the server, not become a reply.
         self.tree.strict = True
         self.auth = AuthPolicy(config.super_digest, config.skip_acl)
-        self.prep = Prep(self.tree, self.auth, config.extended_types)
-        self.prep.reconfig_enabled = config.reconfig_enabled
         self._enforce_schemes = frozenset(config.enforce_auth_schemes)
         self.sessions = SessionTable(config.tick_ms, config.server_id, now_ms)
+        # Standalone, this server is its own leader: the proposer runs here.
+        self.proposer = Proposer(self.tree, self.auth, self.sessions, replicator,
+                                 config.extended_types, config.reconfig_enabled)
         self.watches = WatchTable()
         self.conns = {}
         self.session_conn = {}
-        self.inflight = {}            # zxid -> (conn, _Pending) for origin replies
+        #: session id -> deque of (conn, _Pending): its writes not yet committed,
+        #: in the order proposed (a session's txns commit in that order).
+        self.waiting = {}
+        self.in_process = 0           # writes proposed and not yet committed
         self.outstanding = 0          # requests waiting in all connections' queues
         self._out_budget = config.max_output_bytes_per_conn
         self.dirty = []
@@ -311,8 +318,8 @@ class ServerCore:
         if req.sessionId == 0:
             sid = self.sessions.next_session_id()
             conn.session_id = sid
-            hdr, txn = self.prep.prep_create_session(sid, timeout, now_ms)
-            self._propose(conn, 0, OpCode.createSession, None, hdr, txn, now_ms)
+            self._hold(conn, 0, OpCode.createSession, None, now_ms)
+            self.proposer.create_session(sid, timeout, now_ms)
             return
         sid = req.sessionId
         # Like ZooKeeper, any reconnect attempt closes the session's current
@@ -375,28 +382,27 @@ class ServerCore:
             return
         malformed = type(req) is Malformed
         if op in WRITE_OPS or op == OpCode.createSession:
-            if malformed and op != OpCode.reconfig:
-                # A write that does not decode still spends a zxid: ZooKeeper
-                # logs an error txn for it.
-                hdr, txn = self.prep.prep_error(sid, xid, Err.MARSHALLINGERROR, now_ms)
-            elif malformed:
+            if malformed and op == OpCode.reconfig:
                 # reconfig is decoded before it gets a zxid: answered like a read.
                 self._read_or_queue(conn, xid, op, req, now_ms)
                 return
+            self._hold(conn, xid, op, req, now_ms)
+            if malformed:
+                # A write that does not decode still spends a zxid: ZooKeeper
+                # logs an error txn for it.
+                self.proposer.reject(sid, xid, Err.MARSHALLINGERROR, now_ms)
             else:
-                hdr, txn = self.prep.prep(sid, xid, op, req, conn.ids, now_ms)
-            self._propose(conn, xid, op, req, hdr, txn, now_ms)
+                self.proposer.write(sid, xid, op, req, conn.ids, now_ms)
             return
         if op == OpCode.deleteContainer:
             # Server-internal; ZooKeeper takes the whole frame, header and all,
             # as the path, which never validates: BADARGUMENTS, a zxid spent.
-            hdr, txn = self.prep.prep_error(sid, xid, Err.BADARGUMENTS, now_ms)
-            self._propose(conn, xid, op, req, hdr, txn, now_ms)
+            self._hold(conn, xid, op, req, now_ms)
+            self.proposer.reject(sid, xid, Err.BADARGUMENTS, now_ms)
             return
         if op == OpCode.closeSession:
-            self.sessions.mark_closing(sid)
-            hdr, txn = self.prep.prep_close_session(sid, now_ms, xid)
-            self._propose(conn, xid, op, req, hdr, txn, now_ms)
+            self._hold(conn, xid, op, req, now_ms)
+            self.proposer.close_session(sid, xid, now_ms)
             return
         self._read_or_queue(conn, xid, op, req, now_ms)
 
@@ -406,12 +412,32 @@ class ServerCore:
         else:
             self._read(conn, xid, op, req, now_ms, now_ms)
 
-    def _propose(self, conn, xid, op, req, hdr, txn, now_ms):
-        """Hold ``conn``'s place for the txn's reply, and propose the txn."""
+    def _hold(self, conn, xid, op, req, now_ms):
+        """Hold ``conn``'s place in its FIFO for the reply to a write, until
+        the txn with this (session id, cxid) commits."""
         p = _Pending(xid, op, req, now_ms, txn=True)
         self._enqueue(conn, p)
-        self.inflight[hdr.zxid] = (conn, p)
-        self.replicator.propose(hdr, txn)
+        w = self.waiting.get(conn.session_id)
+        if w is None:
+            w = self.waiting[conn.session_id] = deque()
+        w.append((conn, p))
+        self.in_process += 1
+
+    def _origin(self, hdr):
+        """The request a committed txn answers: the oldest write its session
+        is waiting for, if the txn is that write's (same cxid; an expiry's
+        closeSession answers no request)."""
+        w = self.waiting.get(hdr.clientId)
+        if not w:
+            return None
+        conn, p = w[0]
+        if p.xid != hdr.cxid or (hdr.type == OpCode.closeSession) != (p.op == OpCode.closeSession):
+            return None
+        w.popleft()
+        if not w:
+            del self.waiting[hdr.clientId]
+        self.in_process -= 1
+        return conn, p
 
     def _authenticated(self, conn) -> bool:
         schemes = self._enforce_schemes
@@ -608,14 +634,14 @@ class ServerCore:
     def commit(self, batch, now_ms: int) -> None:
         """Apply committed txns in order and answer their origins."""
         apply = self.tree.apply
-        committed = self.prep.committed
+        committed = self.proposer.committed
         watches = self.watches
         data_watched = watches.data.by_path
         child_watched = watches.child.by_path
-        inflight = self.inflight
+        origin_of = self._origin
         for hdr, txn in batch:
             rc = apply(hdr, txn)
-            committed(hdr.zxid)
+            committed(hdr)
             t = hdr.type
             if t == OpCode.createSession:
                 self.sessions.add(hdr.clientId, txn.timeOut, now_ms)
@@ -625,7 +651,7 @@ class ServerCore:
                 if path in data_watched or path in child_watched:
                     for w in watches.trigger(etype, path):
                         self._emit(w, ("event", hdr.zxid, etype, KeeperState.SyncConnected, path))
-            origin = inflight.pop(hdr.zxid, None)
+            origin = origin_of(hdr)
             if origin is not None:
                 # Answer now, before the next txn is applied: reads queued behind
                 # this write must see the tree exactly as it stands after it.
@@ -693,8 +719,5 @@ class ServerCore:
 
     # --- time -------------------------------------------------------------------------
     def tick(self, now_ms: int) -> None:
-        """Expire sessions whose deadline has passed (as closeSession txns)."""
-        for s in self.sessions.expired(now_ms):
-            s.closing = True
-            hdr, txn = self.prep.prep_close_session(s.session_id, now_ms)
-            self.replicator.propose(hdr, txn)
+        """Time passed: the proposer expires sessions past their deadline."""
+        self.proposer.tick(now_ms)

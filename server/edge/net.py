@@ -597,7 +597,7 @@ class ZooKeeperServer:
         limit = self.global_outstanding_limit
         if limit <= 0:
             return
-        in_process = len(self.core.inflight)
+        in_process = self.core.in_process
         paused = self.paused_globally
         if in_process > limit:
             for proto in self.protocols.values():

@@ -58,7 +58,7 @@ class FatalErrorTests(NetTestCase):
         def broken(*a, **k):
             raise RuntimeError("simulated bug in prep")
 
-        self.server.core.prep.prep = broken
+        self.server.core.proposer.prep.prep = broken
         c.request(1, OpCode.create, create("/a"))
         self.flush()
         self.assertEqual(len(self.fatal), 1)
@@ -72,7 +72,7 @@ class FatalErrorTests(NetTestCase):
 
         c = self.handshake()
         core = self.server.core
-        hdr = Rec(clientId=c.sid, cxid=5, zxid=core.prep.next_zxid(), time=0, type=OpCode.delete)
+        hdr = Rec(clientId=c.sid, cxid=5, zxid=core.proposer.prep.next_zxid(), time=0, type=OpCode.delete)
         self.server.replicator.propose(hdr, Rec(path="/nowhere"))
         self.server.after_input()
         self.flush()
@@ -147,7 +147,7 @@ class OutstandingLimitTests(NetTestCase):
             c.request(2, OpCode.create, create("/m%d" % i))
         # 6 writes wait for the log, over the limit of 4: their connections
         # are no longer read; a connection with nothing waiting still is.
-        self.assertEqual(len(self.server.core.inflight), 6)
+        self.assertEqual(self.server.core.in_process, 6)
         for c in clients:
             self.assertEqual(c.transport.producerState, "paused")
         self.assertEqual(idle.transport.producerState, "producing")

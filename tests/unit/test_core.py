@@ -863,3 +863,70 @@ def test_ready_hands_out_one_batch_and_commits_only_what_was_persisted(h):
     assert [c.zxid for c, _ in rd.committed] == [hdr.zxid]
     assert rd.conns == [a] and len(rd.persist) == 1   # /y's batch comes next
     assert replies(h.take(a))[0][:5] == ("reply", 1, hdr.zxid, 0, OpCode.create)
+
+
+# --- the front end / proposer seam ----------------------------------------------------
+
+class Forwarder:
+    """What a follower puts in the proposer's place: it records, never preps."""
+
+    def __init__(self):
+        self.sent = []
+
+    def create_session(self, sid, timeout_ms, now_ms):
+        self.sent.append(("createSession", sid, 0))
+
+    def write(self, sid, cxid, op, request, ids, now_ms):
+        self.sent.append((op, sid, cxid))
+
+    def reject(self, sid, cxid, err, now_ms):
+        self.sent.append(("error", sid, cxid))
+
+    def close_session(self, sid, cxid, now_ms):
+        self.sent.append((OpCode.closeSession, sid, cxid))
+
+    def committed(self, hdr):
+        pass
+
+    def tick(self, now_ms):
+        pass
+
+
+def test_commits_are_matched_to_requests_by_session_and_cxid(h):
+    """A front end whose writes are proposed elsewhere (a follower's) answers
+    each request when the txn with its (session id, cxid) commits, whatever
+    its zxid, and ignores txns of sessions it does not hold."""
+    a, b = h.session(), h.session()
+    h.take(a), h.take(b)
+    leader = h.core.proposer
+    h.core.proposer = fwd = Forwarder()
+    h.req(a, 7, OpCode.create, create_req("/a"), flush=False)
+    h.req(b, 7, OpCode.create, create_req("/b"), flush=False)
+    h.req(a, 8, OpCode.exists, get("/a"), flush=False)     # waits behind a's write
+    assert fwd.sent == [(OpCode.create, a.session_id, 7), (OpCode.create, b.session_id, 7)]
+    assert h.take(a) == [] and h.take(b) == []
+    # The leader orders b's write first, and a txn from a third session between.
+    other = 0x7700000000000001
+    txns = [leader.prep.prep(b.session_id, 7, OpCode.create, create_req("/b"), (), h.now),
+            leader.prep.prep(other, 7, OpCode.create, create_req("/c"), (), h.now),
+            leader.prep.prep(a.session_id, 7, OpCode.create, create_req("/a"), (), h.now)]
+    h.core.commit(txns[:2], h.now)
+    [rb] = replies(h.take(b))
+    assert rb[:5] == ("reply", 7, txns[0][0].zxid, 0, OpCode.create)
+    assert h.take(a) == []                       # /c answers nobody here
+    h.core.commit(txns[2:], h.now)
+    ra = replies(h.take(a))
+    assert [r[1] for r in ra] == [7, 8]          # the write, then the read behind it
+    assert ra[1][3] == 0 and h.core.in_process == 0
+
+
+def test_an_expiry_does_not_answer_a_pending_write_with_the_same_cxid(h):
+    a = h.session()
+    h.take(a)
+    leader = h.core.proposer
+    h.core.proposer = Forwarder()
+    h.req(a, 0, OpCode.create, create_req("/z"), flush=False)   # xid 0, as an expiry's cxid
+    hdr, txn = leader.prep.prep_close_session(a.session_id, h.now)
+    h.core.commit([(hdr, txn)], h.now)
+    out = h.take(a)
+    assert not replies(out) and ("close", ) == out[-1][:1]
