@@ -1,11 +1,11 @@
 """Every fact a test relies on lives in the repository (issue 9, item 8).
 
-Tests once cited a notes file on the author's machine (/work/notes/...), which
-no reader of the repository can open.  Facts observed on Apache ZooKeeper are
+Tests once cited a notes file on the author's machine by its absolute path,
+or as "zk_facts §N", which no reader of the repository can open.  Facts observed on Apache ZooKeeper are
 in tests/ZOOKEEPER_FACTS.md (re-observed by tests/facts/probe.py); this test
-keeps it so: no tracked text file may point into a directory outside the
-repository, and every ``tests/ZOOKEEPER_FACTS.md §N`` citation names a section
-that exists.
+keeps it so: no tracked text file names a document by an absolute path, every
+"<file> §N" citation names a file of the repository, and every
+``tests/ZOOKEEPER_FACTS.md §N`` citation names a section that exists.
 """
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ import re
 import subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-OUTSIDE = re.compile(r"/work/(?:notes|shared|main)\b|/home/\w+/|zk_facts")
+#: A document named by an absolute path (a repository file is named relative to it).
+ABSOLUTE_DOC = re.compile(r"(?:^|[^\w.~])(/(?:[\w.-]+/)+[\w.-]+\.(?:md|txt|rst))\b")
+#: The source a "§N" citation names: a document, or a facts file by its short name.
+CITED_SOURCE = re.compile(r"([\w./-]*(?:\.md|facts))[ ,:]*§\d+", re.I)
 CITATION = re.compile(r"ZOOKEEPER_FACTS\.md[ ,]*((?:§\d+(?:, | and |, and )?)+)")
 
 
@@ -34,10 +37,16 @@ def tracked_text_files():
 
 
 def test_nothing_points_outside_the_repository():
-    me = os.path.relpath(__file__, ROOT)
-    bad = ["%s:%d" % (name, text.count("\n", 0, m.start()) + 1)
-           for name, text in tracked_text_files() if name != me
-           for m in OUTSIDE.finditer(text)]
+    files = dict(tracked_text_files())
+    tracked = set(files)
+    bad = []
+    for name, text in files.items():
+        for m in ABSOLUTE_DOC.finditer(text):
+            bad.append("%s:%d: %s" % (name, text.count("\n", 0, m.start()) + 1, m.group(1)))
+        for m in CITED_SOURCE.finditer(text):
+            src = m.group(1)
+            if not any(t == src or t.endswith("/" + src) for t in tracked):
+                bad.append("%s:%d: %s" % (name, text.count("\n", 0, m.start()) + 1, src))
     assert bad == []
 
 
