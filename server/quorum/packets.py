@@ -55,6 +55,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from zkwire import records
 from zkwire.jute import JuteError
+from zkwire.protocol import FrameDecoder, ProtocolError, frame
 
 from ..storage import txnlog
 
@@ -198,7 +199,7 @@ def frame_election(payload: bytes) -> bytes:
     """One election-port frame: int32 length + payload."""
     if not 0 < len(payload) <= MAX_ELECTION_FRAME_BYTES:
         raise ValueError("election frame of %d bytes" % len(payload))
-    return _I32.pack(len(payload)) + payload
+    return frame(payload)
 
 
 class ElectionStreamDecoder:
@@ -206,44 +207,39 @@ class ElectionStreamDecoder:
     complete, in order: a :class:`Handshake` first (if ``expect_handshake``,
     i.e. this is what the dialer sends), then each frame's payload as bytes.
 
-    At most one frame (plus its length) is ever buffered; a length outside
-    1..``max_frame_bytes`` raises :class:`PacketError` at once.  After an
-    error the decoder is unusable (close the connection)."""
+    The frames are the client port's framing (int32 length + payload), so
+    :class:`zkwire.protocol.FrameDecoder` splits them, bounded by
+    ``max_frame_bytes``: at most one frame (plus its length) is ever buffered,
+    and a length outside 1..``max_frame_bytes`` raises :class:`PacketError` at
+    once.  After an error the decoder is unusable (close the connection)."""
 
     def __init__(self, expect_handshake: bool, max_frame_bytes: int = MAX_ELECTION_FRAME_BYTES):
         self._want_handshake = expect_handshake
         self.max_frame_bytes = max_frame_bytes
-        self._buf = bytearray()
+        self._head = bytearray()       # handshake bytes, until it is complete
+        self._frames = FrameDecoder(max_frame_bytes)
 
     def feed(self, data: bytes) -> list:
-        buf = self._buf
-        buf += data
         out = []
-        pos = 0
-        end = len(buf)
         if self._want_handshake:
-            hs, p = decode_handshake(buf, 0)
+            head = self._head
+            head += data
+            hs, p = decode_handshake(head, 0)
             if hs is None:
                 return out
             out.append(hs)
             self._want_handshake = False
-            pos = p
-        while end - pos >= 4:
-            length = _I32.unpack_from(buf, pos)[0]
-            if not 0 < length <= self.max_frame_bytes:
-                raise PacketError("election frame length %d outside 1..%d"
-                                  % (length, self.max_frame_bytes))
-            stop = pos + 4 + length
-            if stop > end:
-                break
-            out.append(bytes(buf[pos + 4:stop]))
-            pos = stop
-        if pos:
-            del buf[:pos]
+            data = bytes(head[p:])
+            head.clear()
+        try:
+            out.extend(self._frames.feed(data))
+        except ProtocolError:
+            raise PacketError("election frame length outside 1..%d"
+                              % self.max_frame_bytes) from None
         return out
 
     def buffered(self) -> int:
-        return len(self._buf)
+        return len(self._head) + self._frames.buffered()
 
 
 class Notification:
