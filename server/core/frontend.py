@@ -218,7 +218,6 @@ class ServerStats:
 class ServerCore:
     def __init__(self, config: CoreConfig, replicator, now_ms: int, tree: DataTree | None = None):
         self.config = config
-        self.replicator = replicator
         self.tree = tree if tree is not None else DataTree(OPEN_ACL_UNSAFE)
         # From here on every txn was prepped against this tree: one that does
         # not fit is our bug, and must stop the server, not become a reply.
