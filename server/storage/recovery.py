@@ -96,16 +96,20 @@ def apply_session_txn(sessions: dict, hdr, txn) -> None:
 
 
 def recover(data_dir: str, data_log_dir: Optional[str] = None, kill_orphans: bool = True,
-            disk=None):
+            disk=None, max_zxid: Optional[int] = None):
     """``(tree, sessions, last_zxid, report)`` from ``data_dir`` (snapshots) and
     ``data_log_dir`` (txn logs; default ``data_dir``), both the directories that
-    hold ``version-2``."""
+    hold ``version-2``.  ``max_zxid``: ignore snapshots of a later zxid (after
+    a TRUNC, a snapshot taken before the log was cut would bring the cut txns
+    back)."""
     data_log_dir = data_dir if data_log_dir is None else data_log_dir
     disk = disk or FILE_DISK
     report = RecoveryReport()
     tree = None
     sessions = {}
     snaps = list_snapshots(data_dir, disk)
+    if max_zxid is not None:
+        snaps = [(z, p) for z, p in snaps if z <= max_zxid]
     for zxid, path in snaps:
         try:
             s = read_snapshot_ex(path, disk)

@@ -236,11 +236,21 @@ class SnapshotCapture:
     def close(self) -> None:
         """Drop the spool (a finished or abandoned capture)."""
         self._spool.close()
-    def _serialize(self, f) -> None:
+    def body(self) -> bytes:
+        """The snapshot without file header and seal: what a leader streams
+        after a SNAP packet (sessions, ACL cache, nodes, the closing "/")."""
+        if not self.done:
+            raise ValueError("snapshot capture not finished: call step() until it returns True")
+        f = io.BytesIO()
+        self._serialize(f, framed=False)
+        return f.getvalue()
+
+    def _serialize(self, f, framed: bool = True) -> None:
         # Header, sessions and the ACL cache (which precedes the nodes that
         # use it; OPEN_ACL_UNSAFE is id -1, never listed), then the spooled
         # nodes, then the closing "/" and the seal.  Adler32 over it all.
-        head = [file_header(SNAP_MAGIC, SNAPSHOT_DBID), _I.pack(len(self.sessions))]
+        head = [file_header(SNAP_MAGIC, SNAPSHOT_DBID) if framed else b"",
+                _I.pack(len(self.sessions))]
         head.extend(_SESSION.pack(sid, timeout) for sid, timeout in self.sessions)
         acls = [(ident, acl) for acl, ident in self._acl_ids.items() if ident != OPEN_ACL_ID]
         head.append(_I.pack(len(acls)))
@@ -260,7 +270,7 @@ class SnapshotCapture:
             f.write(chunk)
         chunk = _ustring("/")
         adler = zlib.adler32(chunk, adler)
-        f.write(chunk + _Q.pack(adler) + _SEAL_TAIL)
+        f.write(chunk + _Q.pack(adler) + _SEAL_TAIL if framed else chunk)
 
 
 def spool_in(directory: str, disk=None):
@@ -291,6 +301,29 @@ def save_snapshot(data_dir: str, tree: DataTree, sessions: dict, zxid: int,
     earlier one if the tree may be ahead (a fuzzy snapshot)."""
     path = os.path.join(version_dir(data_dir), snapshot_name(zxid))
     return write_snapshot(path, tree, sessions, zxid, fsync=fsync, disk=disk)
+
+
+def snapshot_body(tree: DataTree, sessions: dict) -> bytes:
+    """``tree`` and ``sessions`` as a leader sends them after SNAP: a snapshot
+    file's content without its file header, checksum seal or digest."""
+    capture = SnapshotCapture(tree, sessions, tree.last_zxid)
+    try:
+        capture.step(max_nodes=1 << 62)
+        return capture.body()
+    finally:
+        capture.close()
+
+
+def read_snapshot_body(body: bytes, zxid: int) -> SimpleNamespace:
+    """The inverse of :func:`snapshot_body`: the namespace of
+    :func:`read_snapshot_ex` (``tree.last_zxid`` set to ``zxid``).  The body
+    is read by the file reader, wrapped in the header and seal it lacks;
+    ``DiskFormatError`` if it is not well formed."""
+    head = file_header(SNAP_MAGIC, SNAPSHOT_DBID)
+    whole = b"".join((head, body, _Q.pack(zlib.adler32(body, zlib.adler32(head))), _SEAL_TAIL))
+    ns = _read(_Stream(io.BytesIO(whole), "<SNAP from the leader>"), snapshot_name(zxid))
+    ns.tree.last_zxid = zxid
+    return ns
 
 
 # --- reading ------------------------------------------------------------------------

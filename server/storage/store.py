@@ -181,9 +181,10 @@ class Storage:
         write_epoch(self.data_dir, name, value, self.disk)
 
     # --- the whole dataDir ------------------------------------------------------------
-    def recover(self, kill_orphans: bool = True):
+    def recover(self, kill_orphans: bool = True, max_zxid: Optional[int] = None):
         """``(tree, sessions, last_zxid, report)``; see server/storage/recovery.py."""
-        return recover(self.data_dir, self.data_log_dir, kill_orphans, disk=self.disk)
+        return recover(self.data_dir, self.data_log_dir, kill_orphans, disk=self.disk,
+                       max_zxid=max_zxid)
 
     def purge(self, retain_count: int = 3) -> List[str]:
         return purge(self.data_dir, self.data_log_dir, retain_count, disk=self.disk)
