@@ -161,6 +161,10 @@ class _Pending:
         self.txn = txn
 
 
+#: The reply a sync gets once the leader's SYNC packet arrives.
+_SYNCED = object()
+
+
 class _Refused(KeeperError):
     """An error reply that still carries a body."""
 
@@ -240,6 +244,14 @@ class ServerCore:
         self.dirty = []
         self.stats = ServerStats()
         self._next_cid = 1
+        #: False while an ensemble member has no established leader: client
+        #: connections are refused, as ZooKeeper refuses them while its
+        #: server is not running.  Standalone, always True.
+        self.serving = True
+        #: On a learner, sync goes through the leader (a SYNC packet answers
+        #: it): then (conn, _Pending) of each sync waiting, in order.
+        self.sync_via_leader = False
+        self.pending_syncs = deque()
 
     # --- connections -----------------------------------------------------------
     def open_conn(self, peer: str, peer_ip: str, now_ms: int) -> Conn:
@@ -306,6 +318,9 @@ class ServerCore:
         conn.read_only_field = read_only_field
         self.stats.packets_received += 1
         conn.received += 1
+        if not self.serving:
+            self._close_conn(conn, "not serving: this ensemble member has no leader")
+            return
         if req.lastZxidSeen > self.tree.last_zxid:
             # The client has seen a newer state than ours: it must try another server.
             self._close_conn(conn, "client has seen zxid %#x, our last zxid is %#x"
@@ -403,7 +418,24 @@ class ServerCore:
             self._hold(conn, xid, op, req, now_ms)
             self.proposer.close_session(sid, xid, now_ms)
             return
+        if op == OpCode.sync and self.sync_via_leader and type(req) is not Malformed:
+            # A learner's sync is answered once the leader's SYNC comes back:
+            # everything the leader had committed before it is applied here.
+            p = _Pending(xid, op, req, now_ms, txn=True)
+            self._enqueue(conn, p)
+            self.pending_syncs.append((conn, p))
+            self.proposer.sync(sid, xid, req, now_ms)
+            return
         self._read_or_queue(conn, xid, op, req, now_ms)
+
+    def synced(self, now_ms: int) -> None:
+        """The leader answered the oldest sync forwarded (a SYNC packet)."""
+        if not self.pending_syncs:
+            return  # its connection went away meanwhile
+        conn, p = self.pending_syncs.popleft()
+        p.reply = _SYNCED
+        if not conn.closed:
+            self._drain(conn, now_ms)
 
     def _read_or_queue(self, conn, xid, op, req, now_ms):
         if self._must_wait(conn):
@@ -693,6 +725,10 @@ class ServerCore:
                     return
                 q.popleft()
                 self.outstanding -= 1
+                if rc is _SYNCED:
+                    self._finish(conn, p.xid, self.tree.last_zxid, 0, op, p.req.path,
+                                 p.start_ms, now_ms)
+                    continue
                 body = None
                 err = rc.err
                 if rc.type == OpCode.error:
@@ -715,6 +751,30 @@ class ServerCore:
                 self._finish(conn, Xid.PING, self.tree.last_zxid, 0, op, None, p.start_ms, now_ms)
             else:
                 self._read(conn, p.xid, op, p.req, p.start_ms, now_ms)
+
+    # --- ensemble membership -------------------------------------------------------------
+    def close_clients(self, reason: str) -> None:
+        """Close every client connection (the server stops serving: its
+        leader is gone, or it is about to load another state).  Sessions
+        live on in the ensemble; clients reconnect somewhere."""
+        for conn in list(self.conns.values()):
+            if not conn.closing:
+                self._close_conn(conn, reason)
+        self.waiting.clear()
+        self.pending_syncs.clear()
+        self.in_process = 0
+
+    def replace_state(self, tree: DataTree, sessions: dict, now_ms: int) -> None:
+        """Start over from another state (a learner's SNAP, or its dataDir
+        after a TRUNC).  Only while not serving: no client may see the swap."""
+        if self.serving or self.waiting:
+            raise AssertionError("replace_state while serving clients")
+        tree.strict = True
+        self.tree = tree
+        self.sessions.sessions.clear()
+        for sid, timeout_ms in sessions.items():
+            self.sessions.add(sid, timeout_ms, now_ms)
+        self.watches = WatchTable()
 
     # --- time -------------------------------------------------------------------------
     def tick(self, now_ms: int) -> None:
