@@ -1,0 +1,500 @@
+"""The leader of a ZooKeeper ensemble, sans-IO.
+
+Theory of operation
+-------------------
+:class:`Leader` is the server step of the elected leader, with the Ready
+contract of the standalone driver (``server/core/driver.py``).  Learners are
+connections, named by an id the caller picks (``learner_connected(lid)``);
+their packets come in through ``receive(lid, packet, now_ms)``;
+``ready().send`` holds ``(lid, bytes)`` to write to them, and ``(lid, None)``
+for a connection to close.  ``ready().persist`` is the leader's own log, and
+``persisted(zxid)`` its fsync.
+
+Establishing the epoch (ZooKeeper's Leader.lead and LearnerHandler):
+
+1. Each learner sends FOLLOWERINFO or OBSERVERINFO with its accepted epoch.
+   Once a quorum of voters (this server included) has, the new epoch is one
+   more than the highest of theirs; the acceptedEpoch file is written and
+   every learner gets LEADERINFO.  A learner that comes later gets it at once.
+2. ACKEPOCH carries the learner's last zxid and current epoch.  A voter that
+   is ahead of us (a later current epoch, or the same one and a later zxid)
+   means this server should not lead: we give up.  Once a quorum of voters
+   has acked, currentEpoch is written.
+3. Each learner that has acked its epoch is synced from our history: DIFF
+   (the txns it lacks, as PROPOSAL+COMMIT pairs), TRUNC (it is ahead of us:
+   cut back, maybe followed by txns), or SNAP (our whole state).  The
+   proposals still outstanding follow, then NEWLEADER; from then on it gets
+   every PROPOSAL and COMMIT (INFORM for an observer) as the others do.
+4. Once a quorum of voters has acked NEWLEADER, we serve clients, and every
+   learner that acked it gets UPTODATE (later ones as soon as they ack).
+
+Broadcast: the Proposer (``server/core/proposer.py``) preps a write and calls
+``propose(hdr, txn)``: the txn gets a PROPOSAL to every synced follower and a
+place in our own log.  It commits once a quorum of voters has logged it (our
+own log counts once ``persisted`` says so); txns commit in zxid order.  Then
+the front end applies it, followers get COMMIT, observers INFORM.  ACKs for
+zxids already committed, or from learners not yet synced, are ignored:
+Debian's 3.8.0 acks its DIFF proposals only after NEWLEADER.
+
+Liveness: a PING to every learner each tickTime/2; a learner silent for
+syncLimit ticks (initLimit while it syncs) is dropped; if the voters heard
+from within syncLimit ticks, us included, are no quorum, the leader steps
+down (``lost``).  Learners' PING replies touch their clients' sessions; the
+leader alone expires sessions (the Proposer's ``tick``).
+"""
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict, deque
+
+from zkwire.consts import Err, OpCode
+from zkwire.protocol import Malformed, decode_request as decode_client_request, ProtocolError
+
+from ..core.driver import Ready
+from ..core.proposer import Proposer
+from ..storage.snapshot import snapshot_body
+from ..storage.store import ACCEPTED_EPOCH, CURRENT_EPOCH
+from .epochs import epoch_of, make_zxid
+from .packets import (
+    ACK, ACKEPOCH, COMMIT, DIFF, FOLLOWERINFO, INFORM, LEADERINFO, NEWLEADER, OBSERVERINFO,
+    PING, PROPOSAL, REQUEST, REVALIDATE, SNAP, SYNC, TRUNC, UPTODATE, PacketError,
+    decode_ack_epoch, decode_learner_info, decode_request, decode_touches,
+    decode_revalidate_request, encode_leader_info, encode_packet, encode_revalidate_reply,
+    encode_snapshot_signature, encode_txn, packet_name,
+)
+
+log = logging.getLogger("zkwire.leader")
+
+#: Txns kept in memory to sync learners by DIFF (ZooKeeper: commitLogCount).
+HISTORY_TXNS = 500
+
+# Per-learner states.
+INFO, EPOCH_SENT, EPOCH_ACKED, NEWLEADER_SENT, SYNCED = range(5)
+
+# Leader phases.
+DISCOVERY, WAIT_EPOCH_ACKS, WAIT_NEWLEADER_ACKS, BROADCAST, LOST = (
+    "discovery", "epoch-acks", "newleader-acks", "broadcast", "lost")
+
+
+class LearnerGone(Exception):
+    """One learner broke the protocol: drop its connection."""
+
+
+class _Learner:
+    __slots__ = ("lid", "sid", "observer", "state", "accepted_epoch", "peer_zxid",
+                 "current_epoch", "heard_ms", "addr")
+
+    def __init__(self, lid, now_ms, addr=None):
+        self.lid = lid
+        self.sid = None
+        self.observer = False
+        self.state = INFO
+        self.accepted_epoch = None
+        self.peer_zxid = None
+        self.current_epoch = None
+        self.heard_ms = now_ms
+        self.addr = addr
+
+    def __repr__(self):
+        return "<learner %s sid=%s>" % (self.lid, self.sid)
+
+
+class _Proposal:
+    __slots__ = ("hdr", "txn", "data", "acks")
+
+    def __init__(self, hdr, txn, data):
+        self.hdr = hdr
+        self.txn = txn
+        self.data = data
+        self.acks = set()
+
+
+class Leader:
+    def __init__(self, core, storage, myid: int, membership, accepted_epoch: int,
+                 current_epoch: int, now_ms: int, tick_ms: int = 2000, init_limit: int = 10,
+                 sync_limit: int = 5, config_text: bytes = b"", history=()):
+        self.core = core
+        self.storage = storage
+        self.myid = myid
+        self.membership = membership
+        self.voters = membership.voters
+        self.accepted_epoch = accepted_epoch
+        self.current_epoch = current_epoch
+        self.tick_ms = tick_ms
+        self.init_limit = init_limit
+        self.sync_limit = sync_limit
+        self.config_text = config_text
+        self.phase = DISCOVERY
+        self.lost = None
+        self.epoch = None
+        self.started_ms = now_ms
+        self.learners = {}               # lid -> _Learner
+        self._by_sid = {}                # sid -> lid
+        self._send = []
+        self._committed = []
+        self._to_log = []                # own txns not yet handed out
+        self._unsynced = None
+        self.outstanding = OrderedDict()  # zxid -> _Proposal, proposed, not committed
+        self.last_proposed = core.tree.last_zxid
+        self.last_committed = core.tree.last_zxid
+        # (hdr, txn, encoded) of recent txns, for DIFFs.  At start: the tail
+        # of our own log (what we hold, committed or not, becomes the new
+        # epoch's history, as in ZooKeeper).
+        self.history = deque(((h, t, encode_txn(h, t)) for h, t in history), maxlen=HISTORY_TXNS)
+        self._pending_syncs = {}          # zxid -> [lid], answered once it commits
+        self._next_ping_ms = now_ms
+        self._epoch_acks = {myid}
+        self._newleader_acks = {myid}
+        core.serving = False
+        core.sync_via_leader = False
+        self.proposer = Proposer(core.tree, core.auth, core.sessions, self,
+                                 core.config.extended_types, core.config.reconfig_enabled)
+        core.proposer = self.proposer
+        self._info_sids = {myid: accepted_epoch}
+
+    # --- output ----------------------------------------------------------------------
+    def _to(self, lid, ptype, zxid, data=None) -> None:
+        self._send.append((lid, encode_packet(ptype, zxid, data)))
+
+    def ready(self, persist: bool = True) -> Ready:
+        batch = []
+        if persist and self._unsynced is None and self._to_log and self.phase == BROADCAST:
+            batch = self._unsynced = self._to_log
+            self._to_log = []
+        sends, self._send = self._send, []
+        committed, self._committed = self._committed, []
+        return Ready(batch, sends, committed, self.core.take_dirty())
+
+    def busy(self) -> bool:
+        return self._unsynced is not None
+
+    def has_pending(self) -> bool:
+        return bool(self._to_log)
+
+    # --- learners ------------------------------------------------------------------------
+    def learner_connected(self, lid, now_ms: int, addr=None) -> None:
+        if self.phase == LOST:
+            self._send.append((lid, None))
+            return
+        self.learners[lid] = _Learner(lid, now_ms, addr)
+
+    def learner_lost(self, lid) -> None:
+        ln = self.learners.pop(lid, None)
+        if ln is None:
+            return
+        if ln.sid is not None and self._by_sid.get(ln.sid) == lid:
+            del self._by_sid[ln.sid]
+        for waiting in self._pending_syncs.values():
+            while lid in waiting:
+                waiting.remove(lid)
+
+    def _drop(self, ln, reason: str) -> None:
+        log.warning("dropping learner %s (sid %s): %s", ln.addr or ln.lid, ln.sid, reason)
+        self._send.append((ln.lid, None))
+        self.learner_lost(ln.lid)
+
+    def receive(self, lid, pkt, now_ms: int) -> None:
+        ln = self.learners.get(lid)
+        if ln is None or self.phase == LOST:
+            return
+        ln.heard_ms = now_ms
+        try:
+            handler = _HANDLERS.get(pkt.type)
+            if handler is None:
+                raise LearnerGone("unexpected %s" % packet_name(pkt.type))
+            handler(self, ln, pkt, now_ms)
+        except (LearnerGone, PacketError) as e:
+            self._drop(ln, "%s (%s zxid %#x)" % (e, packet_name(pkt.type), pkt.zxid))
+
+    def _quorum(self, sids) -> bool:
+        return self.membership.is_quorum(set(sids) & set(self.voters))
+
+    def _lose(self, reason: str) -> None:
+        if self.phase == LOST:
+            return
+        log.warning("no longer leading: %s", reason)
+        self.phase = LOST
+        self.lost = reason
+        self.core.serving = False
+        self.core.close_clients("this server stopped leading")
+        self._send = [(lid, None) for lid in self.learners]
+        self.learners.clear()
+        self._by_sid.clear()
+
+    # --- discovery ------------------------------------------------------------------------
+    def _learnerinfo(self, ln, pkt, now_ms):
+        if ln.state != INFO:
+            raise LearnerGone("second learner info")
+        info = decode_learner_info(pkt.data)
+        sid = info.serverid
+        if sid is None:
+            raise LearnerGone("learner info without a server id")
+        observer = pkt.type == OBSERVERINFO
+        if sid == self.myid:
+            raise LearnerGone("a learner with our own id %d" % sid)
+        if sid not in self.membership.members:
+            raise LearnerGone("server %d is not in the configuration" % sid)
+        old = self._by_sid.get(sid)
+        if old is not None and old != ln.lid:
+            self._drop(self.learners[old], "replaced by a new connection from the same server")
+        self._by_sid[sid] = ln.lid
+        ln.sid = sid
+        ln.observer = observer or sid not in self.voters
+        ln.accepted_epoch = epoch_of(pkt.zxid)
+        ln.state = EPOCH_SENT
+        if self.epoch is None:
+            if not ln.observer:
+                self._info_sids[sid] = ln.accepted_epoch
+            if self._quorum(self._info_sids):
+                self._choose_epoch()
+        else:
+            self._to(ln.lid, LEADERINFO, make_zxid(self.epoch, 0), encode_leader_info())
+
+    def _choose_epoch(self):
+        self.epoch = max(self._info_sids.values()) + 1
+        self.storage.write_epoch(ACCEPTED_EPOCH, self.epoch)
+        self.accepted_epoch = self.epoch
+        self.phase = WAIT_EPOCH_ACKS
+        for ln in self.learners.values():
+            if ln.state == EPOCH_SENT:
+                self._to(ln.lid, LEADERINFO, make_zxid(self.epoch, 0), encode_leader_info())
+
+    def _ackepoch(self, ln, pkt, now_ms):
+        if ln.state != EPOCH_SENT or self.epoch is None:
+            raise LearnerGone("ACKEPOCH out of order")
+        ln.current_epoch = decode_ack_epoch(pkt.data)
+        ln.peer_zxid = pkt.zxid
+        ln.state = EPOCH_ACKED
+        if self.phase == WAIT_EPOCH_ACKS:
+            if not ln.observer:
+                ahead = (ln.current_epoch > self.current_epoch
+                         or (ln.current_epoch == self.current_epoch
+                             and ln.peer_zxid > self.core.tree.last_zxid))
+                if ahead:
+                    self._lose("server %d is ahead of us (epoch %d, zxid %#x)"
+                               % (ln.sid, ln.current_epoch, ln.peer_zxid))
+                    return
+                self._epoch_acks.add(ln.sid)
+            if self._quorum(self._epoch_acks):
+                self.storage.write_epoch(CURRENT_EPOCH, self.epoch)
+                self.current_epoch = self.epoch
+                self.proposer.prep.last_zxid = make_zxid(self.epoch, 0)
+                self.phase = WAIT_NEWLEADER_ACKS
+                for other in list(self.learners.values()):
+                    if other.state == EPOCH_ACKED:
+                        self._sync(other)
+        else:
+            self._sync(ln)
+
+    # --- sync -----------------------------------------------------------------------------
+    def _sync(self, ln) -> None:
+        peer = ln.peer_zxid
+        last = self.last_committed
+        hist = self.history
+        txns = []
+        if peer == last:
+            self._to(ln.lid, DIFF, last)
+        elif peer > last:
+            self._to(ln.lid, TRUNC, last)
+        elif hist and hist[0][0].zxid <= peer:
+            # Inside our history: the txns after it; if it is not one of
+            # ours, cut the learner back to the last one before it first.
+            prev = None
+            start = len(hist)
+            for i, (h, _, _) in enumerate(hist):
+                if h.zxid > peer:
+                    start = i
+                    break
+                prev = h.zxid
+            if prev == peer:
+                self._to(ln.lid, DIFF, last)
+            else:
+                self._to(ln.lid, TRUNC, prev)
+            txns = list(hist)[start:]
+        elif hist and hist[0][0].zxid == peer + 1 and epoch_of(peer) == epoch_of(hist[0][0].zxid):
+            self._to(ln.lid, DIFF, last)
+            txns = list(hist)
+        else:
+            self._snapshot_to(ln)
+        for h, _, data in txns:
+            if ln.observer:
+                self._to(ln.lid, INFORM, h.zxid, data)
+            else:
+                self._to(ln.lid, PROPOSAL, h.zxid, data)
+                self._to(ln.lid, COMMIT, h.zxid)
+        if not ln.observer:
+            for zxid, p in self.outstanding.items():
+                self._to(ln.lid, PROPOSAL, zxid, p.data)
+        self._to(ln.lid, NEWLEADER, make_zxid(self.epoch, 0), self.config_text)
+        ln.state = NEWLEADER_SENT
+
+    def _snapshot_to(self, ln) -> None:
+        tree = self.core.tree
+        sessions = {sid: s.timeout_ms for sid, s in self.core.sessions.sessions.items()}
+        self._to(ln.lid, SNAP, tree.last_zxid)
+        self._send.append((ln.lid, snapshot_body(tree, sessions) + encode_snapshot_signature()))
+
+    def _ack(self, ln, pkt, now_ms):
+        zxid = pkt.zxid
+        if ln.state == NEWLEADER_SENT:
+            if zxid != make_zxid(self.epoch, 0):
+                # 3.8.0 acks nothing else before NEWLEADER; tolerate, ignore.
+                return
+            ln.state = SYNCED
+            if self.phase == WAIT_NEWLEADER_ACKS:
+                if not ln.observer:
+                    self._newleader_acks.add(ln.sid)
+                if self._quorum(self._newleader_acks):
+                    self._establish(now_ms)
+            elif self.phase == BROADCAST:
+                self._to(ln.lid, UPTODATE, -1)
+            return
+        if ln.state != SYNCED or ln.observer:
+            return
+        p = self.outstanding.get(zxid)
+        if p is None:
+            return        # already committed, or the UPTODATE ack (epoch << 32)
+        p.acks.add(ln.sid)
+        self._try_commit(now_ms)
+
+    def _establish(self, now_ms) -> None:
+        self.phase = BROADCAST
+        tree = self.core.tree
+        sessions = {sid: s.timeout_ms for sid, s in self.core.sessions.sessions.items()}
+        # As ZooKeeper's leader does at the start of its epoch.
+        self.storage.save_snapshot(tree, sessions, tree.last_zxid)
+        for sid, s in self.core.sessions.sessions.items():
+            self.core.sessions.add(sid, s.timeout_ms, now_ms)
+        self.core.serving = True
+        for ln in self.learners.values():
+            if ln.state == SYNCED:
+                self._to(ln.lid, UPTODATE, -1)
+        log.info("leading epoch %d with %s", self.epoch, sorted(self._newleader_acks))
+
+    # --- broadcast ------------------------------------------------------------------------
+    def propose(self, hdr, txn) -> None:
+        """The Proposer's replicator call: a prepped txn to replicate."""
+        if self.phase != BROADCAST:
+            raise AssertionError("proposal %#x before the epoch is established" % hdr.zxid)
+        data = encode_txn(hdr, txn)
+        self.outstanding[hdr.zxid] = _Proposal(hdr, txn, data)
+        self.last_proposed = hdr.zxid
+        self._to_log.append((hdr, txn))
+        for ln in self.learners.values():
+            if not ln.observer and ln.state in (NEWLEADER_SENT, SYNCED):
+                self._to(ln.lid, PROPOSAL, hdr.zxid, data)
+
+    def persisted(self, zxid: int, now_ms: int) -> None:
+        batch = self._unsynced
+        if batch is None or batch[-1][0].zxid != zxid:
+            raise AssertionError("persisted(%#x) does not match the batch handed out" % zxid)
+        self._unsynced = None
+        if self.phase == LOST:
+            return
+        for hdr, _ in batch:
+            p = self.outstanding.get(hdr.zxid)
+            if p is not None:
+                p.acks.add(self.myid)
+        self._try_commit(now_ms)
+
+    def _try_commit(self, now_ms) -> None:
+        out = self.outstanding
+        while out:
+            zxid, p = next(iter(out.items()))
+            if not self._quorum(p.acks):
+                return
+            del out[zxid]
+            self.last_committed = zxid
+            self.history.append((p.hdr, p.txn, p.data))
+            for ln in self.learners.values():
+                if ln.state not in (NEWLEADER_SENT, SYNCED):
+                    continue
+                if ln.observer:
+                    self._to(ln.lid, INFORM, zxid, p.data)
+                else:
+                    self._to(ln.lid, COMMIT, zxid)
+            self.core.commit([(p.hdr, p.txn)], now_ms)
+            self._committed.append((p.hdr, p.txn))
+            for lid in self._pending_syncs.pop(zxid, ()):
+                self._to(lid, SYNC, 0)
+
+    def _request(self, ln, pkt, now_ms):
+        if ln.state != SYNCED or self.phase != BROADCAST:
+            raise LearnerGone("REQUEST before it is synced")
+        r = decode_request(pkt.data)
+        ids = [(a.scheme, a.id) for a in (pkt.authinfo or ())]
+        proposer = self.proposer
+        sid, cxid, op = r.session_id, r.cxid, r.type
+        if op == OpCode.sync:
+            if self.outstanding:
+                self._pending_syncs.setdefault(self.last_proposed, []).append(ln.lid)
+            else:
+                self._to(ln.lid, SYNC, 0)
+            return
+        if op == OpCode.createSession:
+            if len(r.request) < 4:
+                raise LearnerGone("createSession without a timeout")
+            timeout = int.from_bytes(r.request[:4], "big", signed=True)
+            proposer.create_session(sid, timeout, now_ms)
+            return
+        if op == OpCode.closeSession:
+            proposer.close_session(sid, cxid, now_ms)
+            return
+        try:
+            _, _, req = decode_client_request(cxid.to_bytes(4, "big", signed=True)
+                                              + op.to_bytes(4, "big", signed=True) + r.request)
+        except ProtocolError:
+            req = Malformed("bad request")
+        if type(req) is Malformed or req is None:
+            proposer.reject(sid, cxid, Err.MARSHALLINGERROR, now_ms)
+            return
+        self.core.sessions.touch(sid, now_ms)
+        proposer.write(sid, cxid, op, req, ids, now_ms)
+
+    def _ping(self, ln, pkt, now_ms):
+        sessions = self.core.sessions
+        for sid, timeout in decode_touches(pkt.data):
+            sessions.touch(sid, now_ms)
+
+    def _revalidate(self, ln, pkt, now_ms):
+        sid, timeout = decode_revalidate_request(pkt.data)
+        valid = self.core.sessions.touch(sid, now_ms, timeout)
+        self._to(ln.lid, REVALIDATE, -1, encode_revalidate_reply(sid, valid))
+
+    # --- time -----------------------------------------------------------------------------
+    def tick(self, now_ms: int) -> None:
+        if self.phase == LOST:
+            return
+        if self.phase != BROADCAST:
+            if now_ms - self.started_ms > self.init_limit * self.tick_ms:
+                self._lose("no quorum of learners within initLimit (%s)" % self.phase)
+            return
+        sync_ms = self.sync_limit * self.tick_ms
+        init_ms = self.init_limit * self.tick_ms
+        alive = {self.myid}
+        for ln in list(self.learners.values()):
+            quiet = now_ms - ln.heard_ms
+            if quiet > (sync_ms if ln.state == SYNCED else init_ms):
+                self._drop(ln, "silent for %d ms" % quiet)
+            elif ln.state == SYNCED and not ln.observer:
+                alive.add(ln.sid)
+        if not self._quorum(alive):
+            self._lose("only %s of the voters are in touch" % sorted(alive))
+            return
+        if now_ms >= self._next_ping_ms:
+            self._next_ping_ms = now_ms + self.tick_ms // 2
+            for ln in self.learners.values():
+                if ln.state in (NEWLEADER_SENT, SYNCED):
+                    self._to(ln.lid, PING, self.last_proposed)
+        self.proposer.tick(now_ms)
+
+
+_HANDLERS = {
+    FOLLOWERINFO: Leader._learnerinfo,
+    OBSERVERINFO: Leader._learnerinfo,
+    ACKEPOCH: Leader._ackepoch,
+    ACK: Leader._ack,
+    REQUEST: Leader._request,
+    PING: Leader._ping,
+    REVALIDATE: Leader._revalidate,
+}

@@ -1,0 +1,452 @@
+"""A learner (follower or observer) of a ZooKeeper leader, sans-IO.
+
+Theory of operation
+-------------------
+After an election names another server the leader, this server becomes its
+learner.  :class:`Learner` is the server step for that role, with the same
+Ready contract as the standalone driver (``server/core/driver.py``): inputs
+are ``receive(packet, now_ms)`` (a decoded QuorumPacket or a
+:class:`~.packets.SnapshotChunk`, in stream order), ``persisted(zxid,
+now_ms)`` and ``tick(now_ms)``; ``ready()`` returns what to do: txns to
+persist, packets to send to the leader (already encoded), txns committed, and
+client connections with output.
+
+The conversation, in ZooKeeper's order (tests/golden/quorum/README.md shows
+it on the wire between Debian's 3.8.0 servers):
+
+1. *Discovery.*  ``start()`` sends FOLLOWERINFO (OBSERVERINFO) with our
+   accepted epoch.  LEADERINFO proposes a new epoch; we accept it (the
+   acceptedEpoch file is written first) and answer ACKEPOCH with our last
+   logged zxid and our current epoch (-1 if we had accepted it already).  A
+   proposed epoch older than the one we accepted ends the conversation.
+2. *Sync.*  DIFF (nothing to undo), TRUNC (cut our log back to the leader's
+   zxid, then reload) or SNAP (replace our state by the leader's), then the
+   missing txns as PROPOSAL/COMMIT pairs (INFORM for an observer), then
+   NEWLEADER.
+3. *NEWLEADER*, in an order that never loses a txn the leader counts on
+   (ZOOKEEPER-4643, -4646, -4685 are what happens otherwise): after SNAP or
+   TRUNC a snapshot of the synced state is written; every txn received during
+   the sync is persisted (``ready().persist``); only when ``persisted`` says
+   it is durable do we write currentEpoch, then ACK NEWLEADER, then ACK each
+   proposal that was not yet committed.  Debian's 3.8.0 writes currentEpoch
+   and acks before its txns are durable; a leader has to live with that, a
+   learner must not copy it.
+4. *Broadcast.*  UPTODATE: we ACK it and serve clients.  PROPOSAL: persist,
+   then ACK.  COMMIT: apply (the proposals commit in the order they were
+   proposed; a COMMIT for anything but the oldest one is a broken leader).
+   INFORM (observers): persist and apply.  PING: answer with the sessions our
+   clients hold.  SYNC: answer the oldest forwarded sync.
+
+Writes of our clients go to the leader: :class:`Forwarder` takes the
+proposer's place in the front end and turns each into a REQUEST packet; the
+reply leaves when the txn with the same (session id, cxid) commits.
+
+Errors: a packet the leader should not have sent, or silence longer than
+``init_limit`` (during sync) or ``sync_limit`` ticks, ends the conversation:
+``lost`` is set to the reason, client connections are closed, and the caller
+goes back to election.  Those are remote errors.  A broken invariant of ours
+raises ``AssertionError`` and stops the server.
+"""
+from __future__ import annotations
+
+import logging
+from collections import deque
+
+from zkwire.consts import OpCode
+from zkwire.protocol import Malformed, encode_request
+
+from ..core.driver import Ready
+from ..storage.snapshot import read_snapshot_body
+from ..storage.store import ACCEPTED_EPOCH, CURRENT_EPOCH
+from .epochs import epoch_of, make_zxid
+from .packets import (
+    ACK, ACKEPOCH, COMMIT, COMMITANDACTIVATE, DIFF, FOLLOWERINFO, INFORM, INFORMANDACTIVATE,
+    LEADERINFO, NEWLEADER, OBSERVERINFO, PING, PROPOSAL, REQUEST, REVALIDATE, SNAP, SYNC,
+    TRUNC, UPTODATE, PacketError, RequestPayload, SnapshotChunk, decode_txn,
+    encode_ack_epoch, encode_learner_info, encode_packet, encode_touches, packet_name,
+)
+
+log = logging.getLogger("zkwire.learner")
+
+#: Bytes of snapshot body buffered before the SNAP is refused (bounded memory
+#: against a hostile or broken leader; ZooKeeper itself has no such limit).
+MAX_SNAPSHOT_BYTES = 8 << 30
+
+DISCOVERY, SYNC_WAIT, SYNCING, NEWLEADER_PERSIST, BROADCAST, LOST = (
+    "discovery", "sync", "syncing", "newleader", "broadcast", "lost")
+
+
+class LeaderLost(Exception):
+    """The conversation with the leader is over (the leader's fault, or the network's)."""
+
+
+class Forwarder:
+    """What a learner's front end has in the proposer's place: each write
+    becomes a REQUEST packet to the leader.  It never preps; the leader does."""
+
+    def __init__(self, learner: "Learner"):
+        self.learner = learner
+
+    def _forward(self, session_id, cxid, op, raw, ids):
+        self.learner.send(REQUEST, -1, RequestPayload(session_id, cxid, op, raw).encode(), ids)
+
+    def create_session(self, session_id: int, timeout_ms: int, now_ms: int) -> None:
+        # The record is the timeout alone, and no authinfo (as 3.8.0 sends it).
+        self._forward(session_id, 0, OpCode.createSession, timeout_ms.to_bytes(4, "big", signed=True),
+                      None)
+
+    def write(self, session_id, cxid, op, request, ids, now_ms) -> None:
+        # The leader decodes the record again; re-encoding a decoded record
+        # gives the client's bytes up to anything it appended, which ZooKeeper
+        # ignores anyway.
+        self._forward(session_id, cxid, op, encode_request(cxid, op, request)[12:], ids)
+
+    def reject(self, session_id, cxid, err, now_ms) -> None:
+        # A record that did not parse here does not parse at the leader either:
+        # an empty one gets the leader's error txn (MARSHALLINGERROR).
+        self._forward(session_id, cxid, OpCode.create, b"", None)
+
+    def close_session(self, session_id, cxid, now_ms) -> None:
+        self.learner.core.sessions.mark_closing(session_id)
+        self._forward(session_id, cxid, OpCode.closeSession, b"", None)
+
+    def sync(self, session_id, cxid, request, now_ms) -> None:
+        self._forward(session_id, cxid, OpCode.sync, encode_request(cxid, OpCode.sync, request)[12:],
+                      None)
+
+    def committed(self, hdr) -> None:
+        pass
+
+    def tick(self, now_ms) -> None:
+        pass   # the leader alone expires sessions
+
+
+class Learner:
+    def __init__(self, core, storage, myid: int, observer: bool, accepted_epoch: int,
+                 current_epoch: int, last_logged_zxid: int, now_ms: int, tick_ms: int = 2000,
+                 init_limit: int = 10, sync_limit: int = 5, config_version: int = 0):
+        self.core = core
+        self.storage = storage
+        self.myid = myid
+        self.observer = observer
+        self.accepted_epoch = accepted_epoch
+        self.current_epoch = current_epoch
+        self.last_logged_zxid = last_logged_zxid
+        self.tick_ms = tick_ms
+        self.init_limit = init_limit
+        self.sync_limit = sync_limit
+        self.config_version = config_version
+        self.phase = DISCOVERY
+        self.lost = None               # the reason, once the conversation is over
+        self.new_epoch = None
+        self.sync_mode = None          # DIFF, TRUNC or SNAP
+        self.serving = False
+        self.leader_config = None      # NEWLEADER's config text
+        self._send = []
+        self._committed = []
+        # Txns received, not yet handed out to persist: (hdr, txn, digest, ack).
+        self._to_log = deque()
+        self._unsynced = None          # the batch handed out, not yet persisted
+        # Proposals received and not yet committed (zxid order): zxid -> (hdr, txn).
+        self._proposed = {}
+        # During sync (DIFF): zxids the leader committed, applied at NEWLEADER.
+        self._sync_committed = []
+        self._snap_chunks = []
+        self._snap_bytes = 0
+        self._snap_zxid = None
+        self._newleader_zxid = None
+        self._uptodate_seen = False
+        self._last_queued = 0
+        self._heard_ms = now_ms
+        core.serving = False
+        core.sync_via_leader = True
+        core.proposer = Forwarder(self)
+
+    # --- output ----------------------------------------------------------------------
+    def send(self, ptype, zxid, data=None, authinfo=None) -> None:
+        if self.phase != LOST:
+            self._send.append(encode_packet(ptype, zxid, data, authinfo))
+
+    def ready(self, persist: bool = True) -> Ready:
+        batch = []
+        # Nothing is logged before NEWLEADER: after a SNAP the snapshot must
+        # be on disk before any txn that follows it.
+        if (persist and self._unsynced is None and self._to_log
+                and self.phase in (NEWLEADER_PERSIST, BROADCAST)):
+            batch = self._unsynced = list(self._to_log)
+            self._to_log.clear()
+        sends, self._send = self._send, []
+        committed, self._committed = self._committed, []
+        return Ready([(h, t) for h, t, _, _ in batch], sends, committed, self.core.take_dirty())
+
+    def busy(self) -> bool:
+        return self._unsynced is not None
+
+    def has_pending(self) -> bool:
+        return bool(self._to_log)
+
+    # --- inputs ----------------------------------------------------------------------
+    def start(self, now_ms: int) -> None:
+        self._heard_ms = now_ms
+        ptype = OBSERVERINFO if self.observer else FOLLOWERINFO
+        self.send(ptype, make_zxid(self.accepted_epoch, 0),
+                  encode_learner_info(self.myid, self.config_version))
+
+    def tick(self, now_ms: int) -> None:
+        if self.phase == LOST:
+            return
+        limit = self.sync_limit if self.phase == BROADCAST else self.init_limit
+        if now_ms - self._heard_ms > limit * self.tick_ms:
+            self._lose("nothing from the leader for %d ms" % (now_ms - self._heard_ms))
+
+    def receive(self, pkt, now_ms: int) -> None:
+        if self.phase == LOST:
+            return
+        self._heard_ms = now_ms
+        try:
+            if type(pkt) is SnapshotChunk:
+                self._snapshot_chunk(pkt, now_ms)
+                return
+            handler = _HANDLERS.get(pkt.type)
+            if handler is None:
+                raise LeaderLost("unexpected %s" % packet_name(pkt.type))
+            handler(self, pkt, now_ms)
+        except (LeaderLost, PacketError) as e:
+            self._lose("%s (%s zxid %#x in %s)" % (e, packet_name(getattr(pkt, "type", SNAP)),
+                                                  getattr(pkt, "zxid", 0), self.phase))
+
+    def connection_lost(self, reason: str = "connection to the leader lost") -> None:
+        self._lose(reason)
+
+    def _lose(self, reason: str) -> None:
+        if self.phase == LOST:
+            return
+        log.warning("leaving the leader: %s", reason)
+        self.phase = LOST
+        self.lost = reason
+        self.serving = False
+        self.core.serving = False
+        self.core.close_clients("this server lost its leader")
+        self._send = []
+
+    def _expect(self, *phases):
+        if self.phase not in phases:
+            raise LeaderLost("out of order")
+
+    # --- discovery --------------------------------------------------------------------
+    def _leaderinfo(self, pkt, now_ms):
+        self._expect(DISCOVERY)
+        epoch = epoch_of(pkt.zxid)
+        if epoch < self.accepted_epoch:
+            raise LeaderLost("the leader proposes epoch %d, we accepted %d"
+                             % (epoch, self.accepted_epoch))
+        self.new_epoch = epoch
+        if epoch > self.accepted_epoch:
+            self.storage.write_epoch(ACCEPTED_EPOCH, epoch)
+            self.accepted_epoch = epoch
+            ack = self.current_epoch
+        else:
+            ack = -1
+        self.send(ACKEPOCH, self.last_logged_zxid, encode_ack_epoch(ack))
+        self.phase = SYNC_WAIT
+
+    # --- sync ------------------------------------------------------------------------
+    def _diff(self, pkt, now_ms):
+        self._expect(SYNC_WAIT)
+        self.sync_mode = DIFF
+        self.phase = SYNCING
+
+    def _trunc(self, pkt, now_ms):
+        self._expect(SYNC_WAIT)
+        self.sync_mode = TRUNC
+        zxid = pkt.zxid
+        self.storage.truncate_to(zxid)
+        tree, sessions, last, _ = self.storage.recover(max_zxid=zxid)
+        if last != zxid:
+            raise LeaderLost("TRUNC to %#x, but our log then ends at %#x" % (zxid, last))
+        self.core.replace_state(tree, sessions, now_ms)
+        self.last_logged_zxid = zxid
+        self.phase = SYNCING
+
+    def _snap(self, pkt, now_ms):
+        self._expect(SYNC_WAIT)
+        self.sync_mode = SNAP
+        self._snap_zxid = pkt.zxid
+        self._snap_chunks = []
+        self._snap_bytes = 0
+        self.phase = SYNCING
+
+    def _snapshot_chunk(self, chunk, now_ms):
+        if self.phase != SYNCING or self.sync_mode != SNAP or self._snap_chunks is None:
+            raise LeaderLost("snapshot data outside a SNAP")
+        self._snap_bytes += len(chunk.data)
+        if self._snap_bytes > MAX_SNAPSHOT_BYTES:
+            raise LeaderLost("snapshot larger than %d bytes" % MAX_SNAPSHOT_BYTES)
+        self._snap_chunks.append(chunk.data)
+        if not chunk.last:
+            return
+        body = b"".join(self._snap_chunks)
+        self._snap_chunks = None
+        try:
+            ns = read_snapshot_body(body, self._snap_zxid)
+        except Exception as e:   # DiskFormatError and friends: the leader's bytes
+            raise LeaderLost("unreadable snapshot: %s" % e) from None
+        # Whatever our log holds after the snapshot's zxid is a history the
+        # leader did not keep: replayed over the snapshot it would corrupt it.
+        self.storage.truncate_to(self._snap_zxid)
+        self.core.replace_state(ns.tree, ns.sessions, now_ms)
+
+    def _txn(self, pkt):
+        hdr, txn, digest = decode_txn(pkt.data)
+        if hdr.zxid != pkt.zxid:
+            raise LeaderLost("packet zxid %#x carries txn %#x" % (pkt.zxid, hdr.zxid))
+        if self._last_queued and hdr.zxid <= self._last_queued:
+            # Learner.enforceContinuousProposal: the leader must not go back.
+            raise LeaderLost("txn %#x after %#x" % (hdr.zxid, self._last_queued))
+        self._last_queued = hdr.zxid
+        return hdr, txn, digest
+
+    def _proposal(self, pkt, now_ms):
+        if self.observer:
+            raise LeaderLost("PROPOSAL sent to an observer")
+        self._expect(SYNCING, NEWLEADER_PERSIST, BROADCAST)
+        hdr, txn, digest = self._txn(pkt)
+        self._proposed[hdr.zxid] = (hdr, txn)
+        # During sync this waits for NEWLEADER (see ``ready``), then is acked.
+        self._to_log.append((hdr, txn, digest, True))
+
+    def _commit(self, pkt, now_ms):
+        self._expect(SYNCING, NEWLEADER_PERSIST, BROADCAST)
+        if self.observer:
+            raise LeaderLost("COMMIT sent to an observer")
+        zxid = pkt.zxid
+        if not self._proposed:
+            raise LeaderLost("COMMIT %#x with no proposal outstanding" % zxid)
+        first = next(iter(self._proposed))
+        if first != zxid:
+            raise LeaderLost("COMMIT %#x, but the oldest proposal is %#x" % (zxid, first))
+        hdr, txn = self._proposed.pop(zxid)
+        if self.phase == SYNCING and self.sync_mode != DIFF:
+            # After SNAP or TRUNC the snapshot written at NEWLEADER holds it;
+            # applied now, logged with the rest at NEWLEADER.
+            self._apply(hdr, txn, now_ms)
+            self._mark_no_ack(zxid)
+            return
+        if self.phase == SYNCING:
+            self._sync_committed.append((hdr, txn))
+            self._mark_no_ack(zxid)
+            return
+        self._apply(hdr, txn, now_ms)
+
+    def _mark_no_ack(self, zxid):
+        # A txn committed during sync needs no ACK (the leader counted a quorum).
+        for i, (h, t, d, ack) in enumerate(self._to_log):
+            if h.zxid == zxid:
+                self._to_log[i] = (h, t, d, False)
+                return
+
+    def _inform(self, pkt, now_ms):
+        if not self.observer:
+            raise LeaderLost("INFORM sent to a follower")
+        self._expect(SYNCING, NEWLEADER_PERSIST, BROADCAST)
+        hdr, txn, digest = self._txn(pkt)
+        self._to_log.append((hdr, txn, digest, False))
+        if self.phase == SYNCING and self.sync_mode == DIFF:
+            self._sync_committed.append((hdr, txn))
+        else:
+            self._apply(hdr, txn, now_ms)
+
+    def _apply(self, hdr, txn, now_ms):
+        self.core.commit([(hdr, txn)], now_ms)
+        self._committed.append((hdr, txn))
+
+    def _newleader(self, pkt, now_ms):
+        self._expect(SYNCING)
+        if self.sync_mode == SNAP and self._snap_chunks is not None:
+            raise LeaderLost("NEWLEADER before the snapshot ended")
+        if epoch_of(pkt.zxid) != self.new_epoch:
+            raise LeaderLost("NEWLEADER for epoch %d, LEADERINFO said %d"
+                             % (epoch_of(pkt.zxid), self.new_epoch))
+        self.leader_config = pkt.data
+        for hdr, txn in self._sync_committed:
+            self._apply(hdr, txn, now_ms)
+        self._sync_committed = []
+        if self.sync_mode in (SNAP, TRUNC):
+            # Durable before any ACK: a restart must come back to this state.
+            tree = self.core.tree
+            sessions = {sid: s.timeout_ms for sid, s in self.core.sessions.sessions.items()}
+            self.storage.save_snapshot(tree, sessions, tree.last_zxid)
+        self._newleader_zxid = pkt.zxid
+        self.phase = NEWLEADER_PERSIST
+        if not self._to_log and self._unsynced is None:
+            self._acknowledge_newleader()
+
+    def _acknowledge_newleader(self):
+        self.storage.write_epoch(CURRENT_EPOCH, self.new_epoch)
+        self.current_epoch = self.new_epoch
+        self.send(ACK, self._newleader_zxid)
+        self.phase = BROADCAST
+
+    def _uptodate(self, pkt, now_ms):
+        # The leader sends it only after our NEWLEADER ACK.
+        if self.phase != BROADCAST or self._uptodate_seen:
+            raise LeaderLost("out of order")
+        self._uptodate_seen = True
+        self._start_serving()
+
+    def _start_serving(self):
+        self.send(ACK, make_zxid(self.new_epoch, 0))
+        self.serving = True
+        self.core.serving = True
+        log.info("serving as %s in epoch %d", "observer" if self.observer else "follower",
+                 self.new_epoch)
+
+    def persisted(self, zxid: int, now_ms: int) -> None:
+        batch = self._unsynced
+        if batch is None or batch[-1][0].zxid != zxid:
+            raise AssertionError("persisted(%#x) does not match the batch handed out" % zxid)
+        self._unsynced = None
+        self.last_logged_zxid = zxid
+        if self.phase == LOST:
+            return
+        if self.phase == NEWLEADER_PERSIST and not self._to_log:
+            self._acknowledge_newleader()
+        if self.observer or self.phase != BROADCAST:
+            return
+        # After the NEWLEADER ACK, never before it.  A proposal that committed
+        # meanwhile is acked all the same; the leader ignores those.
+        for hdr, _, _, ack in batch:
+            if ack:
+                self.send(ACK, hdr.zxid)
+
+    # --- broadcast --------------------------------------------------------------------
+    def _ping(self, pkt, now_ms):
+        touches = [(sid, conn.timeout_ms) for sid, conn in self.core.session_conn.items()]
+        self.send(PING, pkt.zxid, encode_touches(touches))
+
+    def _sync(self, pkt, now_ms):
+        self._expect(BROADCAST)
+        self.core.synced(now_ms)
+
+    def _revalidate(self, pkt, now_ms):
+        pass   # zkwire learners check sessions locally; a reply needs nothing
+
+
+_HANDLERS = {
+    LEADERINFO: Learner._leaderinfo,
+    DIFF: Learner._diff,
+    TRUNC: Learner._trunc,
+    SNAP: Learner._snap,
+    PROPOSAL: Learner._proposal,
+    COMMIT: Learner._commit,
+    INFORM: Learner._inform,
+    NEWLEADER: Learner._newleader,
+    UPTODATE: Learner._uptodate,
+    PING: Learner._ping,
+    SYNC: Learner._sync,
+    REVALIDATE: Learner._revalidate,
+}
+
+# Reconfig (COMMITANDACTIVATE, INFORMANDACTIVATE) is not supported: the
+# conversation ends, as it does for any packet the learner cannot act on.
+_UNSUPPORTED = (COMMITANDACTIVATE, INFORMANDACTIVATE)

@@ -1,0 +1,237 @@
+"""One ensemble member, sans-IO: election, then leader or learner, then again.
+
+Theory of operation
+-------------------
+:class:`QuorumPeer` is the server step of an ensemble member (ZooKeeper's
+QuorumPeer.run loop), with the driver contract of ``server/core/driver.py``
+so the Twisted edge drives it exactly as it drives a standalone server.  It
+owns one front end (``core``) for its whole life and one role at a time:
+
+* LOOKING: the :class:`~.election.Election` runs; clients are refused.
+* LEADING: a :class:`~.leader.Leader`; FOLLOWING / OBSERVING: a
+  :class:`~.learner.Learner` talking to the elected leader.
+
+When the role ends (``lost``), the peer waits for its log batch in flight to
+be persisted, reloads its state from storage (the log holds txns the tree
+may not: proposals never committed, which the next leader decides about), and
+starts a new election.
+
+``ready().send`` holds tagged tuples for the edge:
+
+* ``("elect", sid, notification)``: an election message;
+* ``("learner", lid, bytes_or_None)``: to a learner's connection (None: close it);
+* ``("leader", bytes)``: to our leader;
+* ``("dial", sid, host, port)``: connect to the leader's quorum port, then
+  report ``leader_connected()`` or ``leader_connection_lost()``;
+* ``("hangup",)``: close the connection to the leader.
+"""
+from __future__ import annotations
+
+import logging
+
+from ..core.driver import Ready
+from .election import Election
+from .epochs import load_epochs
+from .leader import Leader
+from .learner import Learner
+from .packets import FOLLOWING, LEADING, LOOKING, OBSERVING
+
+log = logging.getLogger("zkwire.peer")
+
+#: Txns of our own log a new leader keeps in memory for DIFFs.
+HISTORY_TXNS = 500
+
+
+class QuorumPeer:
+    def __init__(self, core, storage, myid: int, membership, now_ms: int, tick_ms: int = 2000,
+                 init_limit: int = 10, sync_limit: int = 5, config_text: str = None):
+        self.core = core
+        self.storage = storage
+        self.myid = myid
+        self.membership = membership
+        self.tick_ms = tick_ms
+        self.init_limit = init_limit
+        self.sync_limit = sync_limit
+        self.config_text = (config_text if config_text is not None
+                            else membership.config_text()).encode()
+        self.observer = myid in membership.observers
+        self.role = None
+        self.state = LOOKING
+        self.leader_sid = None
+        self.elections = 0
+        self._send = []
+        self._batch_role = None
+        self._reload_pending = False
+        self.current_epoch, self.accepted_epoch = load_epochs(storage, core.tree.last_zxid)
+        self.election = Election(myid, membership, core.tree.last_zxid, self.current_epoch,
+                                 self.config_text)
+        core.serving = False
+
+    # --- the driver contract -----------------------------------------------------------
+    def start(self, now_ms: int) -> None:
+        self._start_election(now_ms)
+
+    def ready(self, persist: bool = True) -> Ready:
+        sends = self._drain_election()
+        role = self.role
+        if role is None:
+            sends.extend(self._send)
+            self._send = []
+            return Ready([], sends, [], self.core.take_dirty())
+        can_persist = persist and self._batch_role is None and not self._reload_pending
+        rd = role.ready(can_persist)
+        if rd.persist:
+            self._batch_role = role
+        if isinstance(role, Leader):
+            sends.extend(("learner", lid, data) for lid, data in rd.send)
+        else:
+            sends.extend(("leader", data) for data in rd.send)
+        sends.extend(self._send)
+        self._send = []
+        rd.send = sends
+        return rd
+
+    def busy(self) -> bool:
+        return self._batch_role is not None
+
+    def has_pending(self) -> bool:
+        return self.role is not None and self.role.has_pending()
+
+    def persisted(self, zxid: int, now_ms: int) -> None:
+        role, self._batch_role = self._batch_role, None
+        if role is None:
+            raise AssertionError("persisted(%#x) with no batch out" % zxid)
+        role.persisted(zxid, now_ms)
+        self._check_role(now_ms)
+
+    def tick(self, now_ms: int) -> None:
+        if self.role is None:
+            self.election.tick(now_ms)
+            self._after_election(now_ms)
+            return
+        self.role.tick(now_ms)
+        self._check_role(now_ms)
+
+    # --- election ------------------------------------------------------------------------
+    def election_message(self, sid: int, notification, now_ms: int) -> None:
+        self.election.receive(sid, notification, now_ms)
+        if self.role is None:
+            self._after_election(now_ms)
+
+    def _drain_election(self) -> list:
+        out = [("elect", sid, n) for sid, n in self.election.outbox]
+        self.election.outbox = []
+        return out
+
+    def _start_election(self, now_ms) -> None:
+        self.state = LOOKING
+        self.leader_sid = None
+        self.elections += 1
+        self.election.start(now_ms, self.core.tree.last_zxid, self.current_epoch)
+        self._after_election(now_ms)
+
+    def _after_election(self, now_ms) -> None:
+        vote = self.election.decided
+        if vote is None or self.role is not None:
+            return
+        state = self.election.state
+        self.leader_sid = vote.leader
+        log.info("election decided: %s, leader %d (zxid %#x, epoch %d)",
+                 {LEADING: "LEADING", FOLLOWING: "FOLLOWING", OBSERVING: "OBSERVING"}[state],
+                 vote.leader, vote.zxid, vote.peer_epoch)
+        tree = self.core.tree
+        if state == LEADING:
+            self.state = LEADING
+            self.role = Leader(self.core, self.storage, self.myid, self.membership,
+                               self.accepted_epoch, self.current_epoch, now_ms,
+                               tick_ms=self.tick_ms, init_limit=self.init_limit,
+                               sync_limit=self.sync_limit, config_text=self.config_text,
+                               history=self._history())
+            return
+        self.state = state
+        self.role = Learner(self.core, self.storage, self.myid, self.observer,
+                            self.accepted_epoch, self.current_epoch, tree.last_zxid, now_ms,
+                            tick_ms=self.tick_ms, init_limit=self.init_limit,
+                            sync_limit=self.sync_limit)
+        m = self.membership.members[vote.leader]
+        self._send.append(("dial", vote.leader, m.host, m.quorum_port))
+
+    def _history(self) -> list:
+        tail = []
+        for item in self.storage.read_log(0):
+            tail.append(item)
+            if len(tail) > 2 * HISTORY_TXNS:
+                del tail[:HISTORY_TXNS]
+        return tail[-HISTORY_TXNS:]
+
+    # --- roles ---------------------------------------------------------------------------
+    def leader_connected(self, now_ms: int) -> None:
+        if isinstance(self.role, Learner):
+            self.role.start(now_ms)
+
+    def leader_connection_lost(self, now_ms: int, reason: str = "connection to the leader lost") -> None:
+        if isinstance(self.role, Learner):
+            self.role.connection_lost(reason)
+            self._check_role(now_ms)
+
+    def leader_packet(self, pkt, now_ms: int) -> None:
+        if isinstance(self.role, Learner):
+            self.role.receive(pkt, now_ms)
+            self._check_role(now_ms)
+
+    def learner_connected(self, lid, now_ms: int, addr=None) -> bool:
+        """A connection on the quorum port; False: not leading, close it."""
+        if not isinstance(self.role, Leader) or self.role.lost:
+            return False
+        self.role.learner_connected(lid, now_ms, addr)
+        return True
+
+    def learner_packet(self, lid, pkt, now_ms: int) -> None:
+        if isinstance(self.role, Leader):
+            self.role.receive(lid, pkt, now_ms)
+            self._check_role(now_ms)
+
+    def learner_lost(self, lid, now_ms: int) -> None:
+        if isinstance(self.role, Leader):
+            self.role.learner_lost(lid)
+
+    def _check_role(self, now_ms) -> None:
+        role = self.role
+        if role is None or not role.lost:
+            if role is not None and self.state != LOOKING:
+                self._note_epoch(role)
+            return
+        if not self._reload_pending:
+            log.warning("role ended: %s", role.lost)
+            self._reload_pending = True
+            # Drain the role's last output (closing connections, ...).
+            rd = role.ready(False)
+            if isinstance(role, Leader):
+                self._send.extend(("learner", lid, data) for lid, data in rd.send)
+            else:
+                self._send.append(("hangup",))
+        if self._batch_role is not None:
+            return           # the batch in flight lands first
+        self._reload_pending = False
+        self.role = None
+        tree, sessions, last, _ = self.storage.recover()
+        self.core.replace_state(tree, sessions, now_ms)
+        self.current_epoch, self.accepted_epoch = load_epochs(self.storage, last)
+        self._start_election(now_ms)
+
+    def _note_epoch(self, role) -> None:
+        # Once a role has moved to a new epoch, our vote says so to LOOKING
+        # peers (ZOOKEEPER-1732), and the epochs we would start over from.
+        epoch = role.current_epoch
+        if epoch != self.current_epoch:
+            self.current_epoch = epoch
+            self.election.current.peer_epoch = epoch
+        self.accepted_epoch = max(self.accepted_epoch, role.accepted_epoch)
+
+    # --- observability -------------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        """``srvr``'s Mode: leader, follower, observer; or None while looking."""
+        if self.role is None or not self.core.serving:
+            return None
+        return {LEADING: "leader", FOLLOWING: "follower", OBSERVING: "observer"}[self.state]
