@@ -63,6 +63,18 @@ def build_server(settings, reactor):
     )
 
 
+def build_member(settings, reactor, server):
+    """The EnsembleMember around ``server`` when ``settings`` has server.N lines."""
+    from zkwire.server.edge.ensemble import EnsembleMember
+
+    if server.datadir is None:
+        raise ValueError("an ensemble member needs a dataDir")
+    return EnsembleMember(reactor, server, server.datadir.storage, settings.myid,
+                          settings.membership, tick_ms=settings.tick_ms,
+                          init_limit=settings.init_limit, sync_limit=settings.sync_limit,
+                          quorum_host="0.0.0.0" if settings.quorum_listen_on_all_ips else None)
+
+
 def cmd_serve(argv) -> int:
     """Every way start-up can fail ends here as one line on stderr and a
     non-zero exit: 2 for the configuration (or the port), 3 for the dataDir,
@@ -122,9 +134,12 @@ def _serve(argv) -> int:
         raise _StartupError("cannot load the dataDir: %s" % e, 3) from None
     except OSError as e:
         raise _StartupError("cannot use the dataDir: %s" % e, 3) from None
+    runner = server
+    if settings.membership is not None:
+        runner = build_member(settings, reactor, server)
     try:
         # Bind before the reactor runs: a port in use fails here, at once.
-        server.start()
+        runner.start()
     except CannotListenError as e:
         raise _StartupError("cannot listen on %s:%d: %s" % (server.host, server.port,
                                                              e.socketError), 2) from None
@@ -154,7 +169,7 @@ def _serve(argv) -> int:
     gc_check.start(1.0, now=False)
 
     reactor.callWhenRunning(serving)
-    reactor.addSystemEventTrigger("before", "shutdown", server.stop)
+    reactor.addSystemEventTrigger("before", "shutdown", runner.stop)
     reactor.run()
     if server.fatal_error is not None:
         print("zkwire: stopped: %s" % server.fatal_error, file=sys.stderr)

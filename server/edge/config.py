@@ -160,6 +160,12 @@ class Settings:
         self.enforce_auth_schemes = ()
         self.require_sasl = False
         self.standalone_enabled = True
+        self.membership = None       # quorum.membership.Membership of an ensemble
+        self.myid = None
+        self.peer_type = None
+        self.init_limit = 10
+        self.sync_limit = 5
+        self.quorum_listen_on_all_ips = False
         self.dynamic_config_file = None
         self.warnings = []
         #: Keys set by the file, a property or an override (for _check).
@@ -293,10 +299,41 @@ def _check(s):
     except membership.MembershipError as e:
         raise ConfigError("%s: %s" % (s.server_lines or "standaloneEnabled", e)) from None
     s.warnings.extend("%s: %s" % (s.server_lines, n) for n in notes)
+    s.membership = ms
     if ms is not None:
-        raise ConfigError("%s: server.N lines configure an ensemble, and zkwire cannot replicate "
-                          "yet; remove them to run one standalone server"
+        _check_member(s, ms)
+
+
+def _check_member(s, ms):
+    """An ensemble member: which one comes from ``dataDir/myid``, as in ZooKeeper."""
+    import os
+
+    if not s.data_dir:
+        raise ConfigError("%s: an ensemble member needs dataDir (for myid and its log)"
                           % s.server_lines)
+    path = os.path.join(s.data_dir, "myid")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise ConfigError("%s file is missing: an ensemble member needs its server id there"
+                          % path) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError("cannot read %s: %s" % (path, e)) from None
+    try:
+        s.myid = membership.parse_myid(text)
+    except membership.MembershipError as e:
+        raise ConfigError("%s: %s" % (path, e)) from None
+    me = ms.members.get(s.myid)
+    if me is None:
+        raise ConfigError("%s: server %d (from %s) is not among the server.N lines"
+                          % (s.server_lines, s.myid, path))
+    if s.peer_type is not None and s.peer_type.lower() != me.role:
+        raise ConfigError("peerType=%s but server.%d is a %s" % (s.peer_type, s.myid, me.role))
+    if "client_port" not in s.given and me.client_port is not None:
+        s.client_port = me.client_port
+        if "client_port_address" not in s.given and me.client_host not in (None, "0.0.0.0"):
+            s.client_port_address = me.client_host
 
 
 #: Schemes a connection can authenticate with in zkwire.

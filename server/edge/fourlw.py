@@ -28,6 +28,8 @@ FOUR_LETTER_WORDS = frozenset(c.encode("ascii") for c in COMMANDS)
 #: edge writes a few chunks per reactor turn, so other clients are served while
 #: a million watches are listed.
 LINES_PER_CHUNK = 2000
+#: What ZooKeeper answers srvr/stat/mntr with while it has no leader.
+NOT_SERVING = "This ZooKeeper instance is not currently serving requests\n"
 
 # ZooKeeper's short names for the last operation of a connection (cons "lop=").
 LAST_OP = {
@@ -99,6 +101,11 @@ class FourLetterWords:
     def cmd_isro(self, proto):
         return "rw"
 
+    def _mode(self):
+        """standalone, or leader / follower / observer (None: not serving)."""
+        mode = getattr(self.server, "mode", None)
+        return "standalone" if mode is None else mode()
+
     def _stats_block(self):
         core = self.server.core
         st = core.stats
@@ -110,15 +117,19 @@ class FourLetterWords:
             "Connections: %d" % len(self.server.protocols),
             "Outstanding: %d" % core.outstanding,
             "Zxid: 0x%x" % core.tree.last_zxid,
-            "Mode: standalone",
+            "Mode: %s" % self._mode(),
             "Node count: %d" % core.tree.node_count(),
         ]
         return "\n".join(lines) + "\n"
 
     def cmd_srvr(self, proto):
+        if self._mode() is None:
+            return NOT_SERVING
         return "Zookeeper version: %s\n" % FULL_VERSION + self._stats_block()
 
     def cmd_stat(self, proto):
+        if self._mode() is None:
+            return NOT_SERVING
         out = ["Zookeeper version: %s\n" % FULL_VERSION, "Clients:\n"]
         for p in self._protocols():
             out.append(self._conn_info(p, brief=True) + "\n")
@@ -207,6 +218,8 @@ class FourLetterWords:
         return "Environment:\n" + "".join("%s=%s\n" % kv for kv in env)
 
     def cmd_mntr(self, proto):
+        if self._mode() is None:
+            return NOT_SERVING
         srv = self.server
         core = srv.core
         st = core.stats
@@ -224,7 +237,7 @@ class FourLetterWords:
         # prints hundreds of per-processor summaries that zkwire does not have.
         metrics = [
             ("zk_version", FULL_VERSION),
-            ("zk_server_state", "standalone"),
+            ("zk_server_state", self._mode()),
             ("zk_ephemerals_count", sum(len(v) for v in tree.ephemerals.values())),
             ("zk_num_alive_connections", len(srv.protocols)),
             ("zk_avg_latency", st.avg_latency_ms()),

@@ -438,8 +438,13 @@ class ZooKeeperServer:
         self.fsync_avg_ms = 0.0
         self.on_commit = self._after_commit if datadir is not None else None
         self.fatal_error = None
+        #: Where ``Ready.send`` goes: the ensemble edge sets it.
+        self.on_send = self._no_peers
         self._tick_call = None
         self.started_ms = self.now_ms()
+
+    def _no_peers(self, sends) -> None:
+        raise AssertionError("a standalone server has no peers to send %d packets to" % len(sends))
 
     def now_ms(self) -> int:
         return int(self.reactor.seconds() * 1000)
@@ -576,6 +581,9 @@ class ZooKeeperServer:
         self._emit(self.driver.ready(persist=False))
 
     def _emit(self, rd) -> None:
+        if rd.send:
+            # Packets for other ensemble members (never standalone).
+            self.on_send(rd.send)
         for conn in rd.conns:
             self.flush_conn(conn)
         self._global_throttle()

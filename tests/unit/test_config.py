@@ -96,15 +96,41 @@ def test_unknown_keys_warn_once_each(tmp_path):
         assert "line %d" % line in w
 
 
-def test_server_lines_refuse_to_start_standalone(tmp_path):
-    # An ensemble's zoo.cfg started as independent standalone servers would
-    # split the data; until zkwire replicates, it must not start at all.
-    cfg = write_cfg(tmp_path, "tickTime=500\n"
-                              "server.1=127.0.0.1:2888:3888\n"
-                              "server.2=127.0.0.1:2889:3889;2182\n")
+ENSEMBLE = ("tickTime=500\n"
+            "server.1=127.0.0.1:2888:3888\n"
+            "server.2=127.0.0.1:2889:3889;2182\n"
+            "server.3=127.0.0.1:2890:3890:observer\n")
+
+
+def test_server_lines_need_a_data_dir_with_myid(tmp_path):
+    # An ensemble's zoo.cfg must never start a standalone server (that would
+    # split the data): without dataDir/myid it does not start at all, as
+    # ZooKeeper's QuorumPeerConfig refuses it ("myid file is missing").
     with pytest.raises(ConfigError) as info:
-        load(cfg)
-    assert "line 2" in str(info.value) and "server.N" in str(info.value)
+        load(write_cfg(tmp_path, ENSEMBLE))
+    assert "dataDir" in str(info.value)
+    data = tmp_path / "data"
+    data.mkdir()
+    with pytest.raises(ConfigError) as info:
+        load(write_cfg(tmp_path, ENSEMBLE + "dataDir=%s\n" % data))
+    assert "myid" in str(info.value)
+
+
+def test_an_ensemble_member_reads_its_id_and_client_port(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "myid").write_text("2\n")
+    s = load(write_cfg(tmp_path, ENSEMBLE + "dataDir=%s\n" % data))
+    assert s.myid == 2 and sorted(s.membership.voters) == [1, 2]
+    assert sorted(s.membership.observers) == [3]
+    assert s.client_port == 2182          # from server.2's ";2182"
+    (data / "myid").write_text("7")
+    with pytest.raises(ConfigError) as info:
+        load(write_cfg(tmp_path, ENSEMBLE + "dataDir=%s\n" % data))
+    assert "server 7" in str(info.value)
+    (data / "myid").write_text("3")
+    with pytest.raises(ConfigError):
+        load(write_cfg(tmp_path, ENSEMBLE + "dataDir=%s\npeerType=participant\n" % data))
 
 
 # What Debian's ZooKeeper 3.8.0 does with these configs, observed on

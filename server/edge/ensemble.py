@@ -1,0 +1,319 @@
+"""An ensemble member on Twisted: the client port, the election port and the
+quorum port around one sans-IO :class:`~zkwire.server.quorum.peer.QuorumPeer`.
+
+Theory of operation
+-------------------
+:class:`EnsembleMember` takes a :class:`~.net.ZooKeeperServer` (the client
+port, the log and snapshots, the flush loop) and puts a QuorumPeer in its
+driver's place, so every client request, fsync and commit takes the path it
+takes standalone.  What the peer sends comes out of the server's flush as
+``Ready.send`` and lands in :meth:`EnsembleMember.send`, which hands each item
+to its connection:
+
+* election messages to the :class:`~.election_net.ElectionNetwork`;
+* packets for learners to their connections on our quorum port (a learner
+  connection is accepted only while we lead);
+* packets for our leader to the connection we dialed when the election told
+  us to follow (``("dial", ...)``); ZooKeeper's learner tries five times, a
+  second apart, before it gives up and looks for a leader again; so do we.
+
+Input from any of them goes to the peer and then through
+``server.after_input()``, like client input.  A timer ticks the peer every
+``tick_interval_ms`` (at most half a tick): the election's retries, the
+leader's PINGs and every liveness limit are counted there.  Bytes that do not
+decode close that one connection with a log line; the peer then treats it as
+lost (a learner goes back to election, a leader drops that learner).
+"""
+from __future__ import annotations
+
+import logging
+
+from twisted.internet.protocol import ClientFactory, Factory, Protocol
+
+from ..quorum.packets import PacketError, QuorumStreamDecoder
+from ..quorum.peer import QuorumPeer
+
+log = logging.getLogger("zkwire.ensemble")
+
+LEADER_CONNECT_ATTEMPTS = 5
+LEADER_RETRY_S = 1.0
+
+
+def _nodelay(transport) -> None:
+    try:
+        transport.setTcpNoDelay(True)
+    except Exception:   # not a TCP transport (tests)
+        pass
+
+
+class LearnerConnection(Protocol):
+    """A learner's connection to our quorum port (we are, or were, leading)."""
+
+    def __init__(self, member):
+        self.member = member
+        self.lid = None
+        self.decoder = QuorumStreamDecoder(from_leader=False)
+
+    def connectionMade(self):
+        _nodelay(self.transport)
+        m = self.member
+        self.lid = m.new_lid()
+        peer = self.transport.getPeer()
+        addr = "%s:%s" % (getattr(peer, "host", "?"), getattr(peer, "port", "?"))
+        if not m.peer.learner_connected(self.lid, m.now_ms(), addr):
+            log.info("quorum connection from %s refused: not leading", addr)
+            self.lid = None
+            self.transport.loseConnection()
+            return
+        m.learners[self.lid] = self
+        m.server.after_input()
+
+    def dataReceived(self, data):
+        if self.lid is None:
+            return
+        m = self.member
+        try:
+            packets = self.decoder.feed(data)
+        except PacketError as e:
+            log.warning("learner %s sent bad bytes (%s): closing its connection", self.lid, e)
+            self.transport.abortConnection()
+            return
+        now = m.now_ms()
+        try:
+            for pkt in packets:
+                m.peer.learner_packet(self.lid, pkt, now)
+        except Exception:
+            m.server.fail("internal error handling a learner's packet")
+            return
+        m.server.after_input()
+
+    def connectionLost(self, reason=None):
+        if self.lid is None:
+            return
+        m = self.member
+        lid, self.lid = self.lid, None
+        m.learners.pop(lid, None)
+        m.peer.learner_lost(lid, m.now_ms())
+        m.server.after_input()
+
+
+class LeaderConnection(Protocol):
+    """Our connection to the leader's quorum port."""
+
+    def __init__(self, member, sid):
+        self.member = member
+        self.sid = sid
+        self.decoder = QuorumStreamDecoder(from_leader=True)
+        self.gone = False
+
+    def connectionMade(self):
+        _nodelay(self.transport)
+        m = self.member
+        if m.leader_conn_wanted != self.sid:
+            self.gone = True
+            self.transport.loseConnection()
+            return
+        m.leader_conn = self
+        m.peer.leader_connected(m.now_ms())
+        m.server.after_input()
+
+    def dataReceived(self, data):
+        if self.gone:
+            return
+        m = self.member
+        try:
+            packets = self.decoder.feed(data)
+        except PacketError as e:
+            log.warning("the leader sent bad bytes (%s): closing the connection", e)
+            self.close()
+            return
+        now = m.now_ms()
+        try:
+            for pkt in packets:
+                m.peer.leader_packet(pkt, now)
+        except Exception:
+            m.server.fail("internal error handling the leader's packet")
+            return
+        m.server.after_input()
+
+    def close(self):
+        if not self.gone:
+            self.transport.abortConnection()
+
+    def connectionLost(self, reason=None):
+        if self.gone:
+            return
+        self.gone = True
+        m = self.member
+        if m.leader_conn is self:
+            m.leader_conn = None
+            m.peer.leader_connection_lost(m.now_ms())
+            m.server.after_input()
+
+
+class _LeaderFactory(ClientFactory):
+    def __init__(self, member, sid, host, port, attempt):
+        self.member = member
+        self.sid = sid
+        self.host = host
+        self.port = port
+        self.attempt = attempt
+
+    def buildProtocol(self, addr):
+        return LeaderConnection(self.member, self.sid)
+
+    def clientConnectionFailed(self, connector, reason):
+        self.member.leader_dial_failed(self, reason.getErrorMessage())
+
+
+class EnsembleMember:
+    def __init__(self, reactor, server, storage, myid, membership, tick_ms=2000, init_limit=10,
+                 sync_limit=5, quorum_host=None, election_network=None, tick_interval_ms=None):
+        self.reactor = reactor
+        self.server = server
+        self.myid = myid
+        self.membership = membership
+        self.peer = QuorumPeer(server.core, storage, myid, membership, server.now_ms(),
+                               tick_ms=tick_ms, init_limit=init_limit, sync_limit=sync_limit)
+        server.driver = self.peer
+        server.on_send = self.send
+        server.mode = self.mode
+        me = membership.members[myid]
+        self.quorum_host = quorum_host if quorum_host is not None else me.host
+        self.quorum_port_number = me.quorum_port
+        if election_network is None:
+            from .election_net import ElectionNetwork
+
+            election_network = ElectionNetwork(reactor, myid, membership, self.election_message)
+        self.election_net = election_network
+        self.tick_interval_ms = tick_interval_ms or max(10, min(100, tick_ms // 2))
+        self.learners = {}
+        self.leader_conn = None
+        self.leader_conn_wanted = None
+        self._next_lid = 1
+        self._tick = None
+        self._quorum_listener = None
+        self._dial_call = None
+        self.stopped = False
+
+    def now_ms(self) -> int:
+        return self.server.now_ms()
+
+    def mode(self):
+        return self.peer.mode
+
+    def new_lid(self) -> int:
+        lid = self._next_lid
+        self._next_lid += 1
+        return lid
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def start(self):
+        from twisted.internet.task import LoopingCall
+
+        port = self.server.start()
+        f = Factory.forProtocol(lambda: LearnerConnection(self))
+        self._quorum_listener = self.reactor.listenTCP(self.quorum_port_number, f,
+                                                       interface=self.quorum_host)
+        self.election_net.start()
+        self.peer.start(self.now_ms())
+        self._tick = LoopingCall(self._on_tick)
+        self._tick.clock = self.reactor
+        self._tick.start(self.tick_interval_ms / 1000.0, now=False)
+        self.server.after_input()
+        return port
+
+    def stop(self):
+        self.stopped = True
+        if self._tick is not None and self._tick.running:
+            self._tick.stop()
+        if self._dial_call is not None and self._dial_call.active():
+            self._dial_call.cancel()
+        self.leader_conn_wanted = None
+        if self.leader_conn is not None:
+            c, self.leader_conn = self.leader_conn, None
+            c.gone = True
+            c.transport.abortConnection()
+        for conn in list(self.learners.values()):
+            conn.lid = None
+            conn.transport.abortConnection()
+        self.learners.clear()
+        self.election_net.stop()
+        if self._quorum_listener is not None:
+            self._quorum_listener.stopListening()
+        return self.server.stop()
+
+    def _on_tick(self):
+        if self.server.fatal_error is not None:
+            return
+        try:
+            self.peer.tick(self.now_ms())
+        except Exception:
+            self.server.fail("internal error in the quorum peer's tick")
+            return
+        self.server.after_input()
+
+    # --- input --------------------------------------------------------------------------
+    def election_message(self, sid, notification):
+        try:
+            self.peer.election_message(sid, notification, self.now_ms())
+        except Exception:
+            self.server.fail("internal error handling an election message")
+            return
+        self.server.after_input()
+
+    # --- output -------------------------------------------------------------------------
+    def send(self, items) -> None:
+        for item in items:
+            kind = item[0]
+            if kind == "elect":
+                self.election_net.send(item[1], item[2])
+            elif kind == "learner":
+                conn = self.learners.get(item[1])
+                if conn is None:
+                    continue
+                if item[2] is None:
+                    self.learners.pop(item[1], None)
+                    conn.lid = None
+                    conn.transport.loseConnection()
+                else:
+                    conn.transport.write(item[2])
+            elif kind == "leader":
+                if self.leader_conn is not None:
+                    self.leader_conn.transport.write(item[1])
+            elif kind == "dial":
+                self._dial(item[1], item[2], item[3], 1)
+            elif kind == "hangup":
+                self.leader_conn_wanted = None
+                if self._dial_call is not None and self._dial_call.active():
+                    self._dial_call.cancel()
+                if self.leader_conn is not None:
+                    c, self.leader_conn = self.leader_conn, None
+                    c.gone = True
+                    c.transport.loseConnection()
+            else:
+                raise AssertionError("unknown send item %r" % (item,))
+
+    def _dial(self, sid, host, port, attempt):
+        if self.stopped:
+            return
+        self._dial_call = None
+        self.leader_conn_wanted = sid
+        timeout_s = max(1.0, self.peer.tick_ms * self.peer.init_limit / 1000.0)
+        self.reactor.connectTCP(host, port, _LeaderFactory(self, sid, host, port, attempt),
+                                timeout=timeout_s)
+
+    def leader_dial_failed(self, factory, why):
+        if self.stopped or self.leader_conn_wanted != factory.sid:
+            return
+        if factory.attempt < LEADER_CONNECT_ATTEMPTS:
+            log.info("cannot reach leader %d at %s:%d (%s); trying again", factory.sid,
+                     factory.host, factory.port, why)
+            self._dial_call = self.reactor.callLater(LEADER_RETRY_S, self._dial, factory.sid,
+                                                     factory.host, factory.port,
+                                                     factory.attempt + 1)
+            return
+        self.leader_conn_wanted = None
+        self.peer.leader_connection_lost(self.now_ms(), "cannot reach leader %d: %s"
+                                         % (factory.sid, why))
+        self.server.after_input()
