@@ -198,6 +198,19 @@ class DataTree:
         self._below = {}
         self._recount()
 
+    def set_config(self, data: bytes, config_version: int, now_ms: int) -> None:
+        """What an ensemble member puts in /zookeeper/config at the start of
+        each role, outside any txn (ZooKeeper's initConfigInZKDatabase: its
+        setData with version -1 leaves the Stat's version at -1, the mzxid
+        at the config's version and the mtime at the local clock)."""
+        node = self.nodes[self.CONFIG]
+        old = node.data
+        self._data_size += len(data) - (len(old) if old else 0)
+        node.data = data
+        node.version = -1
+        node.mzxid = config_version
+        node.mtime = now_ms
+
     def _add_special(self, path, acl):
         parent_name, name = parent_of(path)
         parent = self.nodes[parent_name or "/"]

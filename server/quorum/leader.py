@@ -145,6 +145,7 @@ class Leader:
         self._next_ping_ms = now_ms
         self._epoch_acks = {myid}
         self._newleader_acks = {myid}
+        core.tree.set_config(config_text, membership.version, now_ms)
         core.serving = False
         core.sync_via_leader = False
         self.proposer = Proposer(core.tree, core.auth, core.sessions, self,

@@ -124,7 +124,8 @@ class Forwarder:
 class Learner:
     def __init__(self, core, storage, myid: int, observer: bool, accepted_epoch: int,
                  current_epoch: int, last_logged_zxid: int, now_ms: int, tick_ms: int = 2000,
-                 init_limit: int = 10, sync_limit: int = 5, config_version: int = 0):
+                 init_limit: int = 10, sync_limit: int = 5, config_version: int = 0,
+                 config_text: bytes = b""):
         self.core = core
         self.storage = storage
         self.myid = myid
@@ -136,6 +137,7 @@ class Learner:
         self.init_limit = init_limit
         self.sync_limit = sync_limit
         self.config_version = config_version
+        self.config_text = config_text
         self.phase = DISCOVERY
         self.lost = None               # the reason, once the conversation is over
         self.new_epoch = None
@@ -254,6 +256,7 @@ class Learner:
     def _diff(self, pkt, now_ms):
         self._expect(SYNC_WAIT)
         self.sync_mode = DIFF
+        self._init_config(now_ms)
         self.phase = SYNCING
 
     def _trunc(self, pkt, now_ms):
@@ -266,6 +269,7 @@ class Learner:
             raise LeaderLost("TRUNC to %#x, but our log then ends at %#x" % (zxid, last))
         self.core.replace_state(tree, sessions, now_ms)
         self.last_logged_zxid = zxid
+        self._init_config(now_ms)
         self.phase = SYNCING
 
     def _snap(self, pkt, now_ms):
@@ -293,8 +297,15 @@ class Learner:
             raise LeaderLost("unreadable snapshot: %s" % e) from None
         # Whatever our log holds after the snapshot's zxid is a history the
         # leader did not keep: replayed over the snapshot it would corrupt it.
-        self.storage.truncate_to(self._snap_zxid)
+        if self.storage.last_logged_zxid() > self._snap_zxid:
+            self.storage.truncate_to(self._snap_zxid)
         self.core.replace_state(ns.tree, ns.sessions, now_ms)
+        self._init_config(now_ms)
+
+    def _init_config(self, now_ms):
+        # After every sync mode, as ZooKeeper's learner does: our own view of
+        # the configuration, whatever the leader's state said.
+        self.core.tree.set_config(self.config_text, self.config_version, now_ms)
 
     def _txn(self, pkt):
         hdr, txn, digest = decode_txn(pkt.data)

@@ -152,7 +152,8 @@ class QuorumPeer:
         self.role = Learner(self.core, self.storage, self.myid, self.observer,
                             self.accepted_epoch, self.current_epoch, tree.last_zxid, now_ms,
                             tick_ms=self.tick_ms, init_limit=self.init_limit,
-                            sync_limit=self.sync_limit)
+                            sync_limit=self.sync_limit, config_version=self.membership.version,
+                            config_text=self.config_text)
         m = self.membership.members[vote.leader]
         self._send.append(("dial", vote.leader, m.host, m.quorum_port))
 
