@@ -14,8 +14,12 @@ to its connection:
 * packets for learners to their connections on our quorum port (a learner
   connection is accepted only while we lead);
 * packets for our leader to the connection we dialed when the election told
-  us to follow (``("dial", ...)``); ZooKeeper's learner tries five times, a
-  second apart, before it gives up and looks for a leader again; so do we.
+  us to follow (``("dial", ...)``).  A Java leader listens only once it has
+  decided, so a learner retries: every 100 ms (3.8.0 logs
+  ``leaderConnectDelayDuringRetryMs: 100``) for initLimit ticks, then it
+  looks for a leader again.  A learner may also dial us before our
+  own election has decided: its connection waits until we lead (or is
+  closed once we follow another server, or after initLimit ticks).
 
 Input from any of them goes to the peer and then through
 ``server.after_input()``, like client input.  A timer ticks the peer every
@@ -35,8 +39,11 @@ from ..quorum.peer import QuorumPeer
 
 log = logging.getLogger("zkwire.ensemble")
 
-LEADER_CONNECT_ATTEMPTS = 5
-LEADER_RETRY_S = 1.0
+#: A learner retries the leader's quorum port this often, for initLimit
+#: ticks (ZooKeeper: leaderConnectDelayDuringRetryMs, 100 ms).
+LEADER_RETRY_S = 0.1
+#: Bytes a learner connection may send before we lead (its LearnerInfo).
+MAX_EARLY_BYTES = 64 * 1024
 
 
 def _nodelay(transport) -> None:
@@ -59,17 +66,43 @@ class LearnerConnection(Protocol):
         m = self.member
         self.lid = m.new_lid()
         peer = self.transport.getPeer()
-        addr = "%s:%s" % (getattr(peer, "host", "?"), getattr(peer, "port", "?"))
-        if not m.peer.learner_connected(self.lid, m.now_ms(), addr):
-            log.info("quorum connection from %s refused: not leading", addr)
-            self.lid = None
-            self.transport.loseConnection()
-            return
+        self.addr = "%s:%s" % (getattr(peer, "host", "?"), getattr(peer, "port", "?"))
+        self.early = []
+        self.early_bytes = 0
+        self.adopted = False
+        self.since_ms = m.now_ms()
+        # A learner may decide faster than we do: it dials while we still
+        # wait out our own election.  Its connection waits here until we lead.
+        m.waiting_learners[self.lid] = self
+        m.adopt_learners()
+
+    def adopt(self) -> bool:
+        """We lead now: hand the connection to the peer.  False: not leading."""
+        m = self.member
+        if not m.peer.learner_connected(self.lid, m.now_ms(), self.addr):
+            return False
+        self.adopted = True
         m.learners[self.lid] = self
-        m.server.after_input()
+        early, self.early = self.early, []
+        for data in early:
+            self.dataReceived(data)
+        return True
+
+    def refuse(self, why: str) -> None:
+        log.info("quorum connection from %s closed: %s", self.addr, why)
+        self.lid = None
+        self.transport.loseConnection()
 
     def dataReceived(self, data):
         if self.lid is None:
+            return
+        if not self.adopted:
+            self.early_bytes += len(data)
+            if self.early_bytes > MAX_EARLY_BYTES:
+                self.member.waiting_learners.pop(self.lid, None)
+                self.refuse("%d bytes before we lead" % self.early_bytes)
+                return
+            self.early.append(data)
             return
         m = self.member
         try:
@@ -92,6 +125,9 @@ class LearnerConnection(Protocol):
             return
         m = self.member
         lid, self.lid = self.lid, None
+        m.waiting_learners.pop(lid, None)
+        if not self.adopted:
+            return
         m.learners.pop(lid, None)
         m.peer.learner_lost(lid, m.now_ms())
         m.server.after_input()
@@ -152,12 +188,12 @@ class LeaderConnection(Protocol):
 
 
 class _LeaderFactory(ClientFactory):
-    def __init__(self, member, sid, host, port, attempt):
+    def __init__(self, member, sid, host, port, first_ms):
         self.member = member
         self.sid = sid
         self.host = host
         self.port = port
-        self.attempt = attempt
+        self.first_ms = first_ms     # when we first tried this leader
 
     def buildProtocol(self, addr):
         return LeaderConnection(self.member, self.sid)
@@ -188,6 +224,7 @@ class EnsembleMember:
         self.election_net = election_network
         self.tick_interval_ms = tick_interval_ms or max(10, min(100, tick_ms // 2))
         self.learners = {}
+        self.waiting_learners = {}   # lid -> LearnerConnection accepted before we lead
         self.leader_conn = None
         self.leader_conn_wanted = None
         self._next_lid = 1
@@ -234,10 +271,11 @@ class EnsembleMember:
             c, self.leader_conn = self.leader_conn, None
             c.gone = True
             c.transport.abortConnection()
-        for conn in list(self.learners.values()):
+        for conn in list(self.learners.values()) + list(self.waiting_learners.values()):
             conn.lid = None
             conn.transport.abortConnection()
         self.learners.clear()
+        self.waiting_learners.clear()
         self.election_net.stop()
         if self._quorum_listener is not None:
             self._quorum_listener.stopListening()
@@ -251,6 +289,31 @@ class EnsembleMember:
         except Exception:
             self.server.fail("internal error in the quorum peer's tick")
             return
+        self.adopt_learners()
+        self.server.after_input()
+
+    def adopt_learners(self) -> None:
+        """Connections on our quorum port that came before we led: take
+        them once we lead, close them once we follow someone else or they
+        have waited initLimit ticks."""
+        if not self.waiting_learners:
+            return
+        from ..quorum.packets import LEADING, LOOKING
+
+        state = self.peer.state
+        limit_ms = self.peer.tick_ms * self.peer.init_limit
+        now = self.now_ms()
+        for lid, conn in list(self.waiting_learners.items()):
+            if state == LEADING and self.peer.role is not None:
+                del self.waiting_learners[lid]
+                if not conn.adopt():
+                    conn.refuse("not leading")
+            elif state != LOOKING:
+                del self.waiting_learners[lid]
+                conn.refuse("we follow another leader")
+            elif now - conn.since_ms > limit_ms:
+                del self.waiting_learners[lid]
+                conn.refuse("we did not become leader within initLimit")
         self.server.after_input()
 
     # --- input --------------------------------------------------------------------------
@@ -260,6 +323,7 @@ class EnsembleMember:
         except Exception:
             self.server.fail("internal error handling an election message")
             return
+        self.adopt_learners()
         self.server.after_input()
 
     # --- output -------------------------------------------------------------------------
@@ -282,7 +346,7 @@ class EnsembleMember:
                 if self.leader_conn is not None:
                     self.leader_conn.transport.write(item[1])
             elif kind == "dial":
-                self._dial(item[1], item[2], item[3], 1)
+                self._dial(item[1], item[2], item[3])
             elif kind == "hangup":
                 self.leader_conn_wanted = None
                 if self._dial_call is not None and self._dial_call.active():
@@ -294,24 +358,26 @@ class EnsembleMember:
             else:
                 raise AssertionError("unknown send item %r" % (item,))
 
-    def _dial(self, sid, host, port, attempt):
+    def _dial(self, sid, host, port, first_ms=None):
         if self.stopped:
             return
         self._dial_call = None
+        if first_ms is None:
+            first_ms = self.now_ms()
         self.leader_conn_wanted = sid
         timeout_s = max(1.0, self.peer.tick_ms * self.peer.init_limit / 1000.0)
-        self.reactor.connectTCP(host, port, _LeaderFactory(self, sid, host, port, attempt),
+        self.reactor.connectTCP(host, port, _LeaderFactory(self, sid, host, port, first_ms),
                                 timeout=timeout_s)
 
     def leader_dial_failed(self, factory, why):
         if self.stopped or self.leader_conn_wanted != factory.sid:
             return
-        if factory.attempt < LEADER_CONNECT_ATTEMPTS:
-            log.info("cannot reach leader %d at %s:%d (%s); trying again", factory.sid,
-                     factory.host, factory.port, why)
+        if self.now_ms() - factory.first_ms < self.peer.tick_ms * self.peer.init_limit:
+            # The leader may not listen yet (a Java leader binds its quorum
+            # port once it has decided).
             self._dial_call = self.reactor.callLater(LEADER_RETRY_S, self._dial, factory.sid,
                                                      factory.host, factory.port,
-                                                     factory.attempt + 1)
+                                                     factory.first_ms)
             return
         self.leader_conn_wanted = None
         self.peer.leader_connection_lost(self.now_ms(), "cannot reach leader %d: %s"

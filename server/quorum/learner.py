@@ -379,6 +379,9 @@ class Learner:
             raise LeaderLost("NEWLEADER for epoch %d, LEADERINFO said %d"
                              % (epoch_of(pkt.zxid), self.new_epoch))
         self.leader_config = pkt.data
+        log.info("synced by %s to zxid %#x (epoch %d)", packet_name(self.sync_mode),
+                 self.core.tree.last_zxid if self.sync_mode != DIFF or not self._sync_committed
+                 else self._sync_committed[-1][0].zxid, self.new_epoch)
         for hdr, txn in self._sync_committed:
             self._apply(hdr, txn, now_ms)
         self._sync_committed = []
