@@ -1,0 +1,225 @@
+"""Ensembles of real processes on loopback: zkwire members, Apache ZooKeeper
+(Debian's 3.8.0) members, or any mix, from one layout string.
+
+    with Ensemble("zzj") as e:      # servers 1, 2: zkwire; 3: ZooKeeper
+        e.start_all()
+        e.wait_serving()
+        e.hosts                      # "127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3"
+
+A lower-case letter is a participant, an upper-case one an observer ("zjjZ":
+three participants and a zkwire observer).  Every member has its own dataDir
+that survives stop/kill/start, so restarts exercise DIFF, TRUNC and SNAP.
+Every process started is stopped by its PID when the ensemble is closed.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from servers import ZK_CLASSPATH, free_port, wait_until
+
+TICK_MS = 200
+INIT_LIMIT = 25
+SYNC_LIMIT = 5
+
+
+class Member:
+    def __init__(self, ensemble, sid, kind, observer):
+        self.ensemble = ensemble
+        self.sid = sid
+        self.kind = kind              # "zkwire" or "zookeeper"
+        self.observer = observer
+        self.dir = os.path.join(ensemble.workdir, "s%d" % sid)
+        self.data_dir = os.path.join(self.dir, "data")
+        self.client_port = free_port()
+        self.quorum_port = free_port()
+        self.election_port = free_port()
+        self.proc = None
+        self.log_path = os.path.join(self.dir, "server.log")
+        os.makedirs(self.data_dir)
+        with open(os.path.join(self.data_dir, "myid"), "w") as f:
+            f.write("%d\n" % sid)
+
+    def __repr__(self):
+        return "<%s %d%s>" % (self.kind, self.sid, " observer" if self.observer else "")
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1:%d" % self.client_port
+
+    def write_cfg(self) -> str:
+        lines = ["tickTime=%d" % TICK_MS, "initLimit=%d" % INIT_LIMIT,
+                 "syncLimit=%d" % SYNC_LIMIT, "dataDir=%s" % self.data_dir,
+                 "clientPort=%d" % self.client_port, "clientPortAddress=127.0.0.1",
+                 "admin.enableServer=false", "4lw.commands.whitelist=*", "maxClientCnxns=0"]
+        if self.observer:
+            lines.append("peerType=observer")
+        for m in self.ensemble.members.values():
+            lines.append("server.%d=127.0.0.1:%d:%d%s" % (
+                m.sid, m.quorum_port, m.election_port, ":observer" if m.observer else ""))
+        lines.extend("%s=%s" % kv for kv in self.ensemble.extra_cfg.items())
+        path = os.path.join(self.dir, "zoo.cfg")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return path
+
+    def command(self, cfg) -> list:
+        if self.kind == "zookeeper":
+            return ["java", "-Xmx512m", "-Dzookeeper.admin.enableServer=false",
+                    "-cp", ZK_CLASSPATH + ":/usr/share/java/slf4j-simple.jar",
+                    "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg]
+        python = os.environ.get("ZKWIRE_SERVER_PYTHON", sys.executable)
+        return [python, "-m", "zkwire", "serve", cfg]
+
+    def start(self):
+        assert self.proc is None, "%r is running" % self
+        cfg = self.write_cfg()
+        with open(self.log_path, "ab") as log:
+            log.write(b"\n===== start =====\n")
+            log.flush()
+            self.proc = subprocess.Popen(self.command(cfg), stdout=log, stderr=subprocess.STDOUT,
+                                         cwd=self.dir)
+
+    def stop(self, timeout_s=20.0):
+        p, self.proc = self.proc, None
+        if p is None:
+            return
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def kill(self):
+        """kill -9: whatever was not synced is the OS's business now."""
+        p, self.proc = self.proc, None
+        if p is not None and p.poll() is None:
+            p.kill()
+            p.wait()
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def four(self, word: str) -> str:
+        try:
+            with socket.create_connection(("127.0.0.1", self.client_port), timeout=2.0) as s:
+                s.sendall(word.encode())
+                out = []
+                while True:
+                    b = s.recv(65536)
+                    if not b:
+                        break
+                    out.append(b)
+                return b"".join(out).decode(errors="replace")
+        except OSError:
+            return ""
+
+    def mode(self):
+        for line in self.four("srvr").splitlines():
+            if line.startswith("Mode:"):
+                return line.split(":", 1)[1].strip()
+        return None
+
+    def zxid(self) -> int:
+        for line in self.four("srvr").splitlines():
+            if line.startswith("Zxid:"):
+                return int(line.split(":", 1)[1].strip(), 16)
+        return -1
+
+    def log_text(self) -> str:
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+
+class Ensemble:
+    def __init__(self, layout: str, extra_cfg=None):
+        self.workdir = tempfile.mkdtemp(prefix="zkwire-ensemble-")
+        self.extra_cfg = dict(extra_cfg or {})
+        self.members = {}
+        for i, ch in enumerate(layout, 1):
+            kind = {"z": "zkwire", "j": "zookeeper"}[ch.lower()]
+            self.members[i] = Member(self, i, kind, ch.isupper())
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __getitem__(self, sid) -> Member:
+        return self.members[sid]
+
+    def close(self):
+        for m in self.members.values():
+            m.stop(5.0)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def start_all(self):
+        for m in self.members.values():
+            m.start()
+
+    @property
+    def hosts(self) -> str:
+        return ",".join(m.host for m in self.members.values())
+
+    def wait_serving(self, sids=None, timeout_s=60.0):
+        """Every member named (default: all running) answers srvr with a mode."""
+        sids = sids or [s for s, m in self.members.items() if m.running]
+
+        def ok():
+            return all(self.members[s].mode() in ("leader", "follower", "observer") for s in sids)
+
+        if not wait_until(ok, timeout_s):
+            raise AssertionError("not serving after %.0f s: %s\n%s" % (
+                timeout_s, {s: self.members[s].mode() for s in sids},
+                "\n".join("--- %r\n%s" % (self.members[s], self.members[s].log_text()[-3000:])
+                          for s in sids)))
+
+    def leader(self) -> Member:
+        for m in self.members.values():
+            if m.running and m.mode() == "leader":
+                return m
+        raise AssertionError("no leader")
+
+    def modes(self) -> dict:
+        return {s: m.mode() for s, m in self.members.items() if m.running}
+
+
+def tree_dump(client, path="/"):
+    """Every znode under ``path`` with data and the Stat fields every server
+    must agree on (everything but the times set by each server's apply is
+    compared: ZooKeeper's txns carry the time, so those agree too)."""
+    out = {}
+    stack = [path]
+    while stack:
+        p = stack.pop()
+        data, st = client.get(p)
+        # /zookeeper/config is written by each server outside any txn, with
+        # its own clock (ZooKeeper's initConfigInZKDatabase): two Java
+        # members of one ensemble show different mtimes there.
+        mtime = None if p == "/zookeeper/config" else st.mtime
+        out[p] = (data, st.czxid, st.mzxid, st.pzxid, st.version, st.cversion, st.aversion,
+                  st.ephemeralOwner, st.ctime, mtime, st.numChildren)
+        for c in client.get_children(p):
+            stack.append((p.rstrip("/") + "/" + c))
+    return out
+
+
+def wait_for(predicate, timeout_s=30.0, what="condition"):
+    if not wait_until(predicate, timeout_s):
+        raise AssertionError("timed out waiting for %s" % what)
+
+
+def monotonic_ms() -> int:
+    return int(time.monotonic() * 1000)

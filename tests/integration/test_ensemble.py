@@ -1,0 +1,210 @@
+"""Ensembles of real processes: zkwire alone, and mixed with Apache ZooKeeper.
+
+Every test starts its own ensemble on loopback (tests/ensemble.py) and checks
+what a ZooKeeper user relies on: a write acknowledged by any member is seen
+by every member after ``sync``, an ephemeral goes with its session, members
+that come back catch up (DIFF, SNAP), a leader killed with -9 is replaced and
+the service goes on, and at the end every member holds the same tree, Stat
+fields included (the Java members' own trees are the reference).  The Java
+members are Debian's ZooKeeper 3.8.0, started with the very zoo.cfg the
+zkwire members get.
+
+These tests start both kinds of server themselves, so they run in the zkwire
+pass only (in the pass against Apache ZooKeeper they would repeat the same
+processes).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import pytest
+from kazoo.client import KazooClient
+from kazoo.exceptions import ConnectionLoss
+
+from ensemble import Ensemble, tree_dump, wait_for
+from servers import apache_zookeeper_available, target_kind
+
+pytestmark = [
+    pytest.mark.skipif(target_kind() != "zkwire",
+                       reason="starts its own zkwire and ZooKeeper members"),
+]
+needs_java = pytest.mark.skipif(not apache_zookeeper_available(),
+                                reason="Debian's zookeeper package is not installed")
+
+
+def client(member_or_hosts, timeout=10.0):
+    hosts = member_or_hosts if isinstance(member_or_hosts, str) else member_or_hosts.host
+    c = KazooClient(hosts=hosts, timeout=timeout)
+    c.start(timeout=20)
+    return c
+
+
+def same_trees(ensemble, sids=None):
+    """Every running member's tree, read through its own client port after a sync."""
+    dumps = {}
+    for sid, m in ensemble.members.items():
+        if not m.running or (sids and sid not in sids):
+            continue
+        c = client(m)
+        try:
+            c.sync("/")
+            dumps[sid] = tree_dump(c)
+        finally:
+            c.stop()
+            c.close()
+    first = next(iter(dumps.values()))
+    diffs = {sid: sorted(set(d.items()) ^ set(first.items()))[:4]
+             for sid, d in dumps.items() if d != first}
+    assert not diffs, diffs
+    return first
+
+
+def writes_through_every_member(e, prefix):
+    clients = [client(m) for m in e.members.values() if m.running]
+    try:
+        for i, c in enumerate(clients * 5):
+            c.create("%s-%d" % (prefix, i), b"v%d" % i, makepath=True)
+        for c in clients:
+            c.sync("/")
+            assert len(c.get_children(os.path.dirname(prefix) or "/")) >= 5 * len(clients)
+    finally:
+        for c in clients:
+            c.stop()
+            c.close()
+
+
+@pytest.fixture
+def ensemble_of():
+    made = []
+
+    def make(layout, **kw):
+        e = Ensemble(layout, **kw)
+        made.append(e)
+        e.start_all()
+        e.wait_serving()
+        return e
+
+    yield make
+    for e in made:
+        e.close()
+
+
+def test_zkwire_ensemble_serves_from_every_member(ensemble_of):
+    e = ensemble_of("zzz")
+    modes = sorted(e.modes().values())
+    assert modes == ["follower", "follower", "leader"]
+    writes_through_every_member(e, "/w/a")
+    a, b = client(e[1]), client(e[2])
+    try:
+        a.create("/eph", b"x", ephemeral=True)
+        b.sync("/")
+        assert b.exists("/eph").ephemeralOwner == a.client_id[0]
+        a.stop()
+        b.sync("/")
+        assert b.exists("/eph") is None      # closeSession deleted it everywhere
+    finally:
+        a.close()
+        b.stop()
+        b.close()
+    same_trees(e)
+
+
+def test_zkwire_leader_killed_the_service_goes_on_and_it_catches_up(ensemble_of):
+    e = ensemble_of("zzz")
+    writes_through_every_member(e, "/before/x")
+    old = e.leader()
+    hosts = ",".join(m.host for m in e.members.values() if m is not old)
+    survivor = client(hosts)
+    try:
+        survivor.create("/holder", b"", ephemeral=True)
+        old.kill()
+        e.wait_serving([s for s, m in e.members.items() if m is not old])
+        new = e.leader()
+        assert new is not old
+        # The member it talks to lost its leader too and dropped the client:
+        # ConnectionLoss, then kazoo reconnects the same session (a real
+        # ZooKeeper does the same).  Wait for that, then write.
+        def holder_seen():
+            try:
+                return survivor.exists("/holder") is not None
+            except ConnectionLoss:
+                return False
+
+        wait_for(holder_seen, 30, "the session to reconnect")
+        survivor.retry(survivor.create, "/after-kill", b"y")
+        assert survivor.exists("/holder") is not None
+        old.start()                                      # DIFF from the new leader
+        e.wait_serving()
+        same_trees(e)
+    finally:
+        survivor.stop()
+        survivor.close()
+
+
+def test_a_follower_that_lost_its_data_is_synced_by_snapshot(ensemble_of):
+    e = ensemble_of("zzz")
+    writes_through_every_member(e, "/s/x")
+    victim = next(m for m in e.members.values() if m.mode() == "follower")
+    victim.stop()
+    shutil.rmtree(os.path.join(victim.data_dir, "version-2"))
+    writes_through_every_member(e, "/s/y")
+    victim.start()
+    e.wait_serving()
+    assert "synced by SNAP" in victim.log_text().split("===== start =====")[-1]
+    same_trees(e)
+
+
+@needs_java
+def test_zkwire_follows_a_java_leader(ensemble_of):
+    # Server 3 (Java) has the highest id: it leads the first election.
+    e = ensemble_of("zjj")
+    assert e.modes() == {1: "follower", 2: "follower", 3: "leader"}
+    writes_through_every_member(e, "/zj/a")
+    e[1].stop()                                          # zkwire misses some writes
+    writes_through_every_member(e, "/zj/b")
+    e[1].start()                                         # and gets them by DIFF
+    e.wait_serving()
+    assert "synced by DIFF" in e[1].log_text().split("===== start =====")[-1]
+    writes_through_every_member(e, "/zj/c")
+    same_trees(e)
+
+
+@needs_java
+def test_zkwire_leads_java_followers(ensemble_of):
+    e = ensemble_of("jjz")
+    assert e.modes()[3] == "leader"
+    writes_through_every_member(e, "/jz/a")
+    # A session on a Java follower stays alive through zkwire's expiry clock
+    # only if the follower's PING touches reach it: hold it past the longest
+    # session timeout (20 ticks) and check its ephemeral.
+    c = client(e[1], timeout=4.0)
+    try:
+        c.create("/jz/held", b"", ephemeral=True)
+        deadline = time.monotonic() + 6.0
+        while time.monotonic() < deadline:
+            assert c.connected
+            time.sleep(0.25)
+        c2 = client(e[3])
+        try:
+            assert c2.exists("/jz/held") is not None
+        finally:
+            c2.stop()
+            c2.close()
+    finally:
+        c.stop()
+        c.close()
+    e[2].stop()                                          # a Java follower misses writes
+    writes_through_every_member(e, "/jz/b")
+    e[2].start()                                         # DIFF from zkwire
+    e.wait_serving()
+    same_trees(e)
+
+
+@needs_java
+def test_zkwire_observes_a_java_ensemble(ensemble_of):
+    e = ensemble_of("jjjZ")
+    assert e.modes()[4] == "observer"
+    writes_through_every_member(e, "/obs/a")
+    same_trees(e)
