@@ -248,10 +248,13 @@ class ServerCore:
         #: connections are refused, as ZooKeeper refuses them while its
         #: server is not running.  Standalone, always True.
         self.serving = True
-        #: On a learner, sync goes through the leader (a SYNC packet answers
-        #: it): then (conn, _Pending) of each sync waiting, in order.
-        self.sync_via_leader = False
+        #: On a learner, sync and session re-attachment go through the leader:
+        #: a SYNC packet answers the oldest sync waiting ((conn, _Pending) in
+        #: order), a REVALIDATE reply a session's reconnect (session id ->
+        #: (conn, timeout_ms)).
+        self.via_leader = False
         self.pending_syncs = deque()
+        self.pending_revalidations = {}
 
     # --- connections -----------------------------------------------------------
     def open_conn(self, peer: str, peer_ip: str, now_ms: int) -> Conn:
@@ -343,6 +346,17 @@ class ServerCore:
             self._close_conn(old, "session %#x reconnected elsewhere" % (sid & (2**64 - 1)))
             self.watches.remove_watcher(old)
             old.session_id = 0
+        if self.via_leader and req.passwd == session_password(sid):
+            # The leader owns sessions: it says whether this one lives, and
+            # from then on knows it is attached here (ZooKeeper's learner
+            # revalidates; without it a Java leader answers SESSIONMOVED).
+            old_wait = self.pending_revalidations.pop(sid, None)
+            if old_wait is not None and old_wait[0] is not conn:
+                self._close_conn(old_wait[0], "session %#x reconnected elsewhere"
+                                 % (sid & (2**64 - 1)))
+            self.pending_revalidations[sid] = (conn, timeout)
+            self.proposer.revalidate(sid, timeout, now_ms)
+            return
         if (req.passwd == session_password(sid) and self.sessions.touch(sid, now_ms, timeout)):
             conn.session_id = sid
             self.session_conn[sid] = conn
@@ -418,7 +432,7 @@ class ServerCore:
             self._hold(conn, xid, op, req, now_ms)
             self.proposer.close_session(sid, xid, now_ms)
             return
-        if op == OpCode.sync and self.sync_via_leader and type(req) is not Malformed:
+        if op == OpCode.sync and self.via_leader and type(req) is not Malformed:
             # A learner's sync is answered once the leader's SYNC comes back:
             # everything the leader had committed before it is applied here.
             p = _Pending(xid, op, req, now_ms, txn=True)
@@ -427,6 +441,29 @@ class ServerCore:
             self.proposer.sync(sid, xid, req, now_ms)
             return
         self._read_or_queue(conn, xid, op, req, now_ms)
+
+    def revalidated(self, session_id: int, valid: bool, now_ms: int) -> None:
+        """The leader's answer about a session a client re-attached here."""
+        waiting = self.pending_revalidations.pop(session_id, None)
+        if waiting is None:
+            return
+        conn, timeout = waiting
+        if conn.closed or conn.closing:
+            return
+        if valid:
+            self.sessions.add(session_id, timeout, now_ms)
+            conn.session_id = session_id
+            self.session_conn[session_id] = conn
+            conn.established = True
+            self._emit(conn, ("connect", timeout, session_id, session_password(session_id),
+                              False))
+            early, conn.early = conn.early, []
+            for xid, op_, req, t in early:
+                self.request(conn, xid, op_, req, t)
+        else:
+            self._emit(conn, ("connect", 0, 0, EXPIRED_PASSWD, False))
+            self._close_conn(conn, "invalid session %#x, probably expired"
+                             % (session_id & (2**64 - 1)))
 
     def synced(self, now_ms: int) -> None:
         """The leader answered the oldest sync forwarded (a SYNC packet)."""
@@ -762,6 +799,7 @@ class ServerCore:
                 self._close_conn(conn, reason)
         self.waiting.clear()
         self.pending_syncs.clear()
+        self.pending_revalidations.clear()
         self.in_process = 0
 
     def replace_state(self, tree: DataTree, sessions: dict, now_ms: int) -> None:

@@ -147,7 +147,7 @@ class Leader:
         self._newleader_acks = {myid}
         core.tree.set_config(config_text, membership.version, now_ms)
         core.serving = False
-        core.sync_via_leader = False
+        core.via_leader = False
         self.proposer = Proposer(core.tree, core.auth, core.sessions, self,
                                  core.config.extended_types, core.config.reconfig_enabled)
         core.proposer = self.proposer

@@ -62,8 +62,9 @@ from .epochs import epoch_of, make_zxid
 from .packets import (
     ACK, ACKEPOCH, COMMIT, COMMITANDACTIVATE, DIFF, FOLLOWERINFO, INFORM, INFORMANDACTIVATE,
     LEADERINFO, NEWLEADER, OBSERVERINFO, PING, PROPOSAL, REQUEST, REVALIDATE, SNAP, SYNC,
-    TRUNC, UPTODATE, PacketError, RequestPayload, SnapshotChunk, decode_txn,
-    encode_ack_epoch, encode_learner_info, encode_packet, encode_touches, packet_name,
+    TRUNC, UPTODATE, PacketError, RequestPayload, SnapshotChunk, decode_revalidate_reply,
+    decode_txn, encode_ack_epoch, encode_learner_info, encode_packet,
+    encode_revalidate_request, encode_touches, packet_name,
 )
 
 log = logging.getLogger("zkwire.learner")
@@ -114,6 +115,9 @@ class Forwarder:
         self._forward(session_id, cxid, OpCode.sync, encode_request(cxid, OpCode.sync, request)[12:],
                       None)
 
+    def revalidate(self, session_id, timeout_ms, now_ms) -> None:
+        self.learner.send(REVALIDATE, -1, encode_revalidate_request(session_id, timeout_ms))
+
     def committed(self, hdr) -> None:
         pass
 
@@ -161,7 +165,7 @@ class Learner:
         self._last_queued = 0
         self._heard_ms = now_ms
         core.serving = False
-        core.sync_via_leader = True
+        core.via_leader = True
         core.proposer = Forwarder(self)
 
     # --- output ----------------------------------------------------------------------
@@ -443,7 +447,8 @@ class Learner:
         self.core.synced(now_ms)
 
     def _revalidate(self, pkt, now_ms):
-        pass   # zkwire learners check sessions locally; a reply needs nothing
+        sid, valid = decode_revalidate_reply(pkt.data)
+        self.core.revalidated(sid, valid, now_ms)
 
 
 _HANDLERS = {

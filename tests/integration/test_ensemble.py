@@ -168,6 +168,31 @@ def test_zkwire_follows_a_java_leader(ensemble_of):
     e.wait_serving()
     assert "synced by DIFF" in e[1].log_text().split("===== start =====")[-1]
     writes_through_every_member(e, "/zj/c")
+    # A session made on the Java follower moves to zkwire: the Java leader
+    # takes its writes from there only if zkwire revalidated it (otherwise
+    # SESSIONMOVED: the leader holds the session's owner).
+    a = client(e[2])
+    try:
+        a.create("/zj/mine", b"", ephemeral=True)
+        b = KazooClient(hosts=e[1].host, client_id=a.client_id, timeout=10.0)
+        b.start(timeout=20)
+        try:
+            assert b.client_id[0] == a.client_id[0]
+            b.create("/zj/moved", b"m")
+            b.set("/zj/mine", b"still mine")
+        finally:
+            b.stop()                                     # closes the session
+            b.close()
+        c = client(e[3])
+        try:
+            c.sync("/")
+            assert c.exists("/zj/mine") is None and c.get("/zj/moved")[0] == b"m"
+        finally:
+            c.stop()
+            c.close()
+    finally:
+        a.stop()
+        a.close()
     same_trees(e)
 
 
