@@ -60,10 +60,11 @@ class Ensemble:
         self.nodes = {sid: Node(sid, tick_ms) for sid in self.members.members}
         self.trace = []          # (from, to, packet name, zxid)
         self.links = {}          # learner sid -> (decoder at leader, decoder at learner)
-        self.hold = set()        # learner sids whose packets are held (not delivered)
+        self.slow_disks = set()  # sids whose fsyncs are reported only by finish_persist
         self.leader_sid = None
         if leader is not None:
             self.elect(leader)
+            self.run()
 
     # --- roles ---------------------------------------------------------------------
     def _epochs(self, node):
@@ -116,6 +117,10 @@ class Ensemble:
             rd = role.ready()
             if rd.persist:
                 node.persist(rd.persist)
+                if sid in self.slow_disks:
+                    # Appended and synced, but the role hears of it only
+                    # when the test says so (finish_persist).
+                    node.unreported = rd.persist
             if sid == self.leader_sid:
                 for lid, data in rd.send:
                     moved = True
@@ -137,10 +142,16 @@ class Ensemble:
                         self.trace.append((sid, self.leader_sid, pkt.type, pkt.zxid))
                         self.leader.receive(sid, pkt, self.now)
             # Client output stays in each conn.outbox for the test to read.
-            if rd.persist:
+            if rd.persist and sid not in self.slow_disks:
                 moved = True
                 role.persisted(rd.persist[-1][0].zxid, self.now)
         return moved
+
+    def finish_persist(self, sid):
+        node = self.nodes[sid]
+        batch, node.unreported = node.unreported, None
+        node.role.persisted(batch[-1][0].zxid, self.now)
+        self.run()
 
     def run(self, limit=1000):
         for _ in range(limit):

@@ -1,0 +1,316 @@
+"""Packet-level conversations with the sans-IO leader and learners
+(ZooKeeper's Zab1_0Test is the model), over the in-memory wiring of
+zab_harness: every byte goes through the real stream decoders.
+
+The expected packet orders are those of Debian's ZooKeeper 3.8.0 on the
+wire (tests/golden/quorum/README.md, checked against the captures by
+test_quorum_packets.py); where 3.9 changed a learner's behaviour it is said
+at the test.
+"""
+from __future__ import annotations
+
+import pytest
+
+from zkwire.consts import OpCode
+from zkwire.server.quorum import learner as learner_mod
+from zkwire.server.quorum.epochs import make_zxid
+from zkwire.server.quorum.leader import Leader
+from zkwire.server.quorum.learner import BROADCAST, LOST, Learner
+from zkwire.server.quorum.packets import (
+    ACK, ACKEPOCH, COMMIT, DIFF, FOLLOWERINFO, INFORM, LEADERINFO, NEWLEADER, PING, PROPOSAL,
+    QuorumStreamDecoder, SNAP, TRUNC, UPTODATE, decode_packet, encode_ack_epoch,
+    encode_learner_info, encode_packet, encode_txn,
+)
+from zkwire.server.storage.store import ACCEPTED_EPOCH, CURRENT_EPOCH
+
+from . import create_req
+from .zab_harness import Ensemble, Node, membership
+
+
+def types(e, frm=None, to=None, drop_pings=True):
+    return [n for n in e.names(frm, to) if not (drop_pings and n == "PING")]
+
+
+def write(e, sid, conn, xid, path, data=b""):
+    e.request(sid, conn, xid, OpCode.create, create_req(path, data))
+    reply = [o for o in conn.outbox if o[0] == "reply" and o[1] == xid]
+    assert reply, conn.outbox
+    return reply[-1]
+
+
+def trees_equal(e, sids):
+    def dump(t):
+        return {p: (n.data, n.stat()) for p, n in t.nodes.items() if p != "/zookeeper/config"}
+
+    first = dump(e.nodes[sids[0]].core.tree)
+    for s in sids[1:]:
+        assert dump(e.nodes[s].core.tree) == first, s
+
+
+# --- establishing an epoch ------------------------------------------------------------------
+
+def test_first_epoch_follows_zookeepers_packet_order():
+    e = Ensemble(3, leader=3)
+    e.run()
+    for sid in (1, 2):
+        assert types(e, sid, 3) == ["FOLLOWERINFO", "ACKEPOCH", "ACK", "ACK"]
+        assert types(e, 3, sid) == ["LEADERINFO", "DIFF", "NEWLEADER", "UPTODATE"]
+    epoch_zxid = make_zxid(1, 0)
+    acks = [z for f, d, t, z in e.trace if t == ACK]
+    assert acks == [epoch_zxid] * 4            # NEWLEADER, then UPTODATE, both at epoch << 32
+    assert e.leader.phase == "broadcast"
+    for sid in (1, 2, 3):
+        st = e.nodes[sid].storage
+        assert st.read_epoch(ACCEPTED_EPOCH) == 1 and st.read_epoch(CURRENT_EPOCH) == 1
+        assert e.nodes[sid].core.serving
+
+
+def test_the_leader_waits_for_a_quorum_before_it_serves():
+    e = Ensemble(3)
+    e.elect(3, learners=[1])                   # 2 of 3 with the leader: a quorum
+    e.run()
+    assert e.leader.phase == "broadcast"
+    e2 = Ensemble(5)
+    e2.elect(5, learners=[1])                  # 2 of 5: not one
+    e2.run()
+    assert e2.leader.phase == "discovery" and not e2.nodes[5].core.serving
+    e2.tick(10 * e2.tick_ms + 100)             # initLimit passes
+    assert e2.leader.lost and "initLimit" in e2.leader.lost
+
+
+def test_a_write_is_proposed_acked_committed_and_answered():
+    e = Ensemble(3, leader=3)
+    c = e.client(1)
+    e.trace.clear()
+    reply = write(e, 1, c, 1, "/a", b"x")
+    assert reply[3] == 0 and reply[2] == make_zxid(1, 2)   # createSession was 1
+    assert types(e, 1, 3) == ["REQUEST", "ACK"]
+    assert types(e, 3, 1) == ["PROPOSAL", "COMMIT"]
+    trees_equal(e, [1, 2, 3])
+
+
+def test_an_observer_gets_inform_and_acks_nothing_but_the_sync():
+    e = Ensemble(3, observers=1, leader=3)
+    e.run()
+    assert types(e, 4, 3) == ["OBSERVERINFO", "ACKEPOCH", "ACK", "ACK"]
+    c = e.client(4)
+    e.trace.clear()
+    write(e, 4, c, 1, "/o")
+    assert types(e, 3, 4) == ["INFORM"]
+    assert types(e, 4, 3) == ["REQUEST"]
+    trees_equal(e, [1, 2, 3, 4])
+
+
+def test_sync_on_a_follower_is_answered_after_the_leaders_sync():
+    from zkwire import records as r
+
+    e = Ensemble(3, leader=3)
+    c = e.client(1)
+    e.trace.clear()
+    e.request(1, c, 5, OpCode.sync, r.SyncRequest.make("/"))
+    assert types(e, 1, 3) == ["REQUEST"] and types(e, 3, 1) == ["SYNC"]
+    assert [o[:5] for o in c.outbox if o[0] == "reply"][-1][:4] == ("reply", 5, 1 << 32 | 1, 0)
+
+
+# --- sync modes --------------------------------------------------------------------------------
+
+def test_a_follower_behind_gets_a_diff_of_proposal_commit_pairs():
+    e = Ensemble(3, leader=3)
+    c = e.client(2)
+    e.disconnect(1)
+    for i in range(3):
+        write(e, 2, c, i + 1, "/d%d" % i)
+    e.trace.clear()
+    e.join(1)
+    e.run()
+    assert types(e, 3, 1) == ["LEADERINFO", "DIFF"] + ["PROPOSAL", "COMMIT"] * 3 + [
+        "NEWLEADER", "UPTODATE"]
+    assert e.nodes[1].role.sync_mode == DIFF
+    trees_equal(e, [1, 2, 3])
+
+
+def test_a_follower_ahead_of_the_leader_is_truncated():
+    e = Ensemble(3, leader=3)
+    c = e.client(2)
+    write(e, 2, c, 1, "/kept")
+    e.disconnect(1)
+    # Server 1 logs a txn the ensemble never committed (as a leader that
+    # crashed before its proposal reached a quorum would have).
+    node = e.nodes[1]
+    from zkwire.server.core.prep import Prep
+    p = Prep(node.core.tree, node.core.auth)
+    hdr, txn = p.prep(0x55, 1, OpCode.create, create_req("/ghost"), (), e.now)
+    node.persist([(hdr, txn)])
+    assert node.storage.last_logged_zxid() == hdr.zxid
+    e.trace.clear()
+    e.join(1)
+    e.run()
+    assert types(e, 3, 1)[:2] == ["LEADERINFO", "TRUNC"]
+    assert node.role.sync_mode == TRUNC
+    assert "/ghost" not in node.core.tree.nodes and "/kept" in node.core.tree.nodes
+    assert node.storage.last_logged_zxid() < hdr.zxid
+    trees_equal(e, [1, 2, 3])
+
+
+def test_an_empty_follower_is_sent_a_snapshot():
+    e = Ensemble(3, leader=3)
+    c = e.client(2)
+    for i in range(5):
+        write(e, 2, c, i + 1, "/s%d" % i, b"v")
+    e.disconnect(1)
+    fresh = Node(1, e.tick_ms)
+    e.nodes[1] = fresh
+    e.trace.clear()
+    e.join(1)
+    e.run()
+    assert types(e, 3, 1)[:2] == ["LEADERINFO", "SNAP"]
+    assert "chunk" in types(e, 3, 1)
+    assert fresh.role.sync_mode == SNAP and fresh.role.phase == BROADCAST
+    trees_equal(e, [1, 2, 3])
+    # The snapshot is on disk before anything is acked: a restart comes back to it.
+    snaps = fresh.storage.list_snapshots()
+    assert snaps and snaps[0][0] == e.nodes[3].core.tree.last_zxid
+    tree, sessions, last, _ = fresh.storage.recover()
+    assert last == e.nodes[3].core.tree.last_zxid and "/s4" in tree.nodes
+
+
+# --- the NEWLEADER order (ZOOKEEPER-4643, -4646, -4685) ----------------------------------------
+
+def test_newleader_is_acked_only_once_the_synced_txns_are_durable():
+    """A learner that acks NEWLEADER (or writes currentEpoch) before the txns
+    of its sync are on disk can lose committed txns in a crash; 3.8.0 does
+    exactly that.  zkwire persists, then writes currentEpoch, then acks."""
+    e = Ensemble(3, leader=3)
+    c = e.client(2)
+    e.disconnect(1)
+    write(e, 2, c, 1, "/x")
+    e.slow_disks.add(1)
+    e.trace.clear()
+    e.join(1)
+    e.run()
+    node = e.nodes[1]
+    assert types(e, 3, 1)[-1] == "NEWLEADER"
+    assert types(e, 1, 3) == ["FOLLOWERINFO", "ACKEPOCH"]     # no ACK yet
+    assert node.unreported, "the synced txns were handed out to persist"
+    assert not node.core.serving
+    e.slow_disks.discard(1)
+    e.finish_persist(1)
+    assert types(e, 1, 3)[2:] == ["ACK", "ACK"]               # NEWLEADER, UPTODATE
+    assert node.role.phase == BROADCAST and node.core.serving
+
+
+def test_current_epoch_is_written_after_the_txns_and_before_the_ack():
+    order = []
+    e = Ensemble(3, leader=3)
+    c = e.client(2)
+    e.disconnect(1)
+    write(e, 2, c, 1, "/y")
+    e.leader.learner_lost(1)
+    node = e.nodes[1]
+    # A second epoch: everyone rejoins a new leader 3.
+    e.elect(3)
+    e.run()
+    c = e.client(2)                                # the old connection died with the epoch
+    e.disconnect(1)
+    write(e, 2, c, 2, "/z")
+    e.trace.clear()
+    e.join(1)                                      # a fresh Storage on the same disk
+    storage = node.storage
+    real_write_epoch, real_flush = storage.write_epoch, storage.flush
+
+    def write_epoch(name, value):
+        order.append(("epoch", name, value))
+        real_write_epoch(name, value)
+
+    def flush():
+        order.append(("log",))
+        return real_flush()
+
+    storage.write_epoch, storage.flush = write_epoch, flush
+    e.run()
+    sent = types(e, 1, 3)
+    assert sent[-2:] == ["ACK", "ACK"]
+    assert order.index(("log",)) < order.index(("epoch", CURRENT_EPOCH, 2))
+
+
+# --- acks the leader must tolerate ---------------------------------------------------------------
+
+def test_the_leader_ignores_acks_of_committed_or_unknown_zxids():
+    e = Ensemble(3, leader=3)
+    c = e.client(1)
+    write(e, 1, c, 1, "/a")
+    leader = e.leader
+    committed = leader.last_committed
+    for z in (committed, committed + 100, make_zxid(1, 0)):
+        leader.receive(1, decode_packet(encode_packet(ACK, z)), e.now)
+    e.run()
+    assert leader.phase == "broadcast" and 1 in leader._by_sid
+
+
+def test_proposal_acks_before_the_newleader_ack_do_not_count():
+    e = Ensemble(3)
+    e.elect(3, learners=[])
+    leader = e.leader
+    leader.learner_connected("raw", e.now)
+    raw = QuorumStreamDecoder(from_leader=True)
+
+    def packets():
+        rd = leader.ready()
+        return [p for lid, data in rd.send if lid == "raw" for p in raw.feed(data)]
+
+    leader.receive("raw", decode_packet(encode_packet(
+        FOLLOWERINFO, 0, encode_learner_info(1, 0))), e.now)
+    assert [p.type for p in packets()] == [LEADERINFO]
+    leader.receive("raw", decode_packet(encode_packet(ACKEPOCH, 0, encode_ack_epoch(0))), e.now)
+    assert [p.type for p in packets()] == [DIFF, NEWLEADER]
+    leader.receive("raw", decode_packet(encode_packet(ACK, make_zxid(1, 1))), e.now)  # early
+    assert leader.phase == "newleader-acks"
+    leader.receive("raw", decode_packet(encode_packet(ACK, make_zxid(1, 0))), e.now)
+    assert leader.phase == "broadcast"
+    assert [p.type for p in packets()] == [UPTODATE]
+
+
+# --- giving up ----------------------------------------------------------------------------------
+
+def test_a_learner_refuses_an_epoch_older_than_it_accepted():
+    e = Ensemble(3)
+    e.nodes[1].storage.write_epoch(ACCEPTED_EPOCH, 5)
+    e.nodes[1].storage.write_epoch(CURRENT_EPOCH, 5)
+    e.elect(3, learners=[2])
+    e.run()
+    e.join(1)
+    e.run()
+    assert e.nodes[1].role.phase == LOST and "epoch" in e.nodes[1].role.lost
+
+
+def test_a_leader_behind_a_follower_gives_up():
+    e = Ensemble(3)
+    for sid in (1, 2):
+        e.nodes[sid].storage.write_epoch(ACCEPTED_EPOCH, 3)
+        e.nodes[sid].storage.write_epoch(CURRENT_EPOCH, 3)
+    e.elect(3)
+    e.run()
+    assert e.leader.lost and "ahead" in e.leader.lost
+
+
+def test_the_leader_steps_down_without_a_quorum_and_a_learner_without_a_leader():
+    e = Ensemble(3, leader=3)
+    e.run()
+    # Follower 1 keeps talking; follower 2's link goes silent both ways.
+    del e.links[2]
+    e.tick(4 * e.tick_ms)
+    assert e.leader.phase == "broadcast"           # 1 and 3 are a quorum
+    del e.links[1]
+    e.tick(6 * e.tick_ms)                          # past syncLimit (5 ticks)
+    assert e.leader.lost and not e.nodes[3].core.serving
+    for sid in (1, 2):
+        assert e.nodes[sid].role.phase == LOST and not e.nodes[sid].core.serving
+
+
+def test_a_commit_out_of_order_ends_the_conversation():
+    e = Ensemble(3, leader=3)
+    c = e.client(1)
+    write(e, 1, c, 1, "/a")
+    learner = e.nodes[1].role
+    learner.receive(decode_packet(encode_packet(COMMIT, make_zxid(1, 99))), e.now)
+    assert learner.phase == LOST and "COMMIT" in learner.lost
