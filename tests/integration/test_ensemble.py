@@ -233,3 +233,21 @@ def test_zkwire_observes_a_java_ensemble(ensemble_of):
     assert e.modes()[4] == "observer"
     writes_through_every_member(e, "/obs/a")
     same_trees(e)
+
+
+@needs_java
+@pytest.mark.parametrize("layout", ["zzj", "zjz", "jzz", "jjz", "jzj", "zjj"])
+def test_every_mix_agrees_through_a_leader_kill(ensemble_of, layout):
+    """Server 3 leads the first epoch (highest id, all empty); killing it
+    moves the lead to server 2, so across the layouts each kind leads each
+    kind, before and after a leader change."""
+    e = ensemble_of(layout)
+    writes_through_every_member(e, "/m/a")
+    old = e.leader()
+    old.kill()
+    e.wait_serving([s for s, m in e.members.items() if m is not old])
+    writes_through_every_member(e, "/m/b")
+    old.start()
+    e.wait_serving()
+    writes_through_every_member(e, "/m/c")
+    same_trees(e)
