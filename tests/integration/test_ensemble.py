@@ -251,3 +251,87 @@ def test_every_mix_agrees_through_a_leader_kill(ensemble_of, layout):
     e.wait_serving()
     writes_through_every_member(e, "/m/c")
     same_trees(e)
+
+
+class Writer:
+    """A client writing continuously (its own thread), keeping what was acked."""
+
+    def __init__(self, hosts):
+        import threading
+
+        self.client = client(hosts, timeout=10.0)
+        self.session = self.client.client_id[0]
+        self.acked = []
+        self.errors = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        from kazoo.exceptions import NodeExistsError
+        n = 0
+        while not self._stop.is_set():
+            path = "/mig/w-%06d" % n
+            try:
+                self.client.retry(self._create, path)
+                self.acked.append(path)
+            except NodeExistsError:
+                self.acked.append(path)      # an earlier try went through
+            except Exception as e:           # noqa: BLE001 - recorded, the test fails on it
+                self.errors.append(repr(e))
+                return
+            n += 1
+
+    def _create(self, path):
+        from kazoo.exceptions import NodeExistsError
+        try:
+            self.client.create(path, b"x", makepath=True)
+        except NodeExistsError:
+            pass
+
+    def wait_for_more(self, n=20, timeout_s=30.0):
+        start = len(self.acked)
+        wait_for(lambda: len(self.acked) >= start + n or self.errors, timeout_s,
+                 "the writer to make progress")
+        assert not self.errors, self.errors
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(30)
+        sid = self.client.client_id[0]
+        self.client.stop()
+        self.client.close()
+        return sid
+
+
+def _replace_one_by_one(e, writer, kind):
+    """Swap every member for ``kind`` on the same dataDir and ports:
+    followers first, the leader last, waiting for the service each time."""
+    order = sorted(e.members.values(), key=lambda m: m.mode() == "leader")
+    for m in order:
+        m.stop()
+        m.kind = kind
+        m.start()
+        e.wait_serving()
+        writer.wait_for_more()
+
+
+@needs_java
+def test_rolling_migration_from_zookeeper_to_zkwire_and_back(ensemble_of):
+    """README's migration procedure, under a client that writes throughout:
+    no acknowledged write is lost and the client's session survives."""
+    e = ensemble_of("jjj")
+    writer = Writer(e.hosts)
+    try:
+        writer.wait_for_more()
+        _replace_one_by_one(e, writer, "zkwire")
+        assert {m.kind for m in e.members.values()} == {"zkwire"}
+        assert e.leader().kind == "zkwire"
+        _replace_one_by_one(e, writer, "zookeeper")
+        assert {m.kind for m in e.members.values()} == {"zookeeper"}
+    finally:
+        session = writer.stop()
+    assert session == writer.session and not writer.errors
+    tree = same_trees(e)
+    missing = [p for p in writer.acked if p not in tree]
+    assert not missing, missing[:10]
