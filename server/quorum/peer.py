@@ -60,6 +60,7 @@ class QuorumPeer:
         self.leader_sid = None
         self.elections = 0
         self._send = []
+        self._conns = []                 # connections with output, taken by a role's ready()
         self._batch_role = None
         self._reload_pending = False
         self.current_epoch, self.accepted_epoch = load_epochs(storage, core.tree.last_zxid)
@@ -74,10 +75,11 @@ class QuorumPeer:
     def ready(self, persist: bool = True) -> Ready:
         sends = self._drain_election()
         role = self.role
+        conns, self._conns = self._conns, []
         if role is None:
             sends.extend(self._send)
             self._send = []
-            return Ready([], sends, [], self.core.take_dirty())
+            return Ready([], sends, [], conns + self.core.take_dirty())
         can_persist = persist and self._batch_role is None and not self._reload_pending
         rd = role.ready(can_persist)
         if rd.persist:
@@ -89,6 +91,8 @@ class QuorumPeer:
         sends.extend(self._send)
         self._send = []
         rd.send = sends
+        if conns:
+            rd.conns = conns + rd.conns
         return rd
 
     def busy(self) -> bool:
@@ -207,6 +211,7 @@ class QuorumPeer:
             self._reload_pending = True
             # Drain the role's last output (closing connections, ...).
             rd = role.ready(False)
+            self._conns.extend(rd.conns)       # the clients it just closed
             if isinstance(role, Leader):
                 self._send.extend(("learner", lid, data) for lid, data in rd.send)
             else:
