@@ -76,6 +76,38 @@ DISCOVERY, WAIT_EPOCH_ACKS, WAIT_NEWLEADER_ACKS, BROADCAST, LOST = (
     "discovery", "epoch-acks", "newleader-acks", "broadcast", "lost")
 
 
+def load_history(storage, last_zxid: int, limit: int = HISTORY_TXNS) -> list:
+    """The txns a new leader can sync learners from by DIFF: the last
+    ``limit`` of its log that lead, without a hole, up to ``last_zxid`` (its
+    state).  Only what the state was rebuilt from counts: the log after the
+    newest snapshot at or before ``last_zxid``.  Older entries may sit on the
+    far side of a SNAP this server was synced by, with txns it never logged
+    in between, and a DIFF across that hole would lose them
+    (ZOOKEEPER-4925).  Inside one epoch zxids are consecutive, so a hole
+    there also cuts the history; across epochs it cannot be seen, as in
+    ZooKeeper."""
+    base = 0
+    for zxid, _ in storage.list_snapshots():
+        if zxid <= last_zxid:
+            base = zxid
+            break
+    tail = []
+    prev = base
+    for hdr, txn in storage.read_log(base + 1):
+        z = hdr.zxid
+        if z > last_zxid:
+            break
+        if prev and (z >> 32) == (prev >> 32) and z != prev + 1:
+            tail = []                    # a hole: only what follows it is whole
+        tail.append((hdr, txn))
+        prev = z
+        if len(tail) > 2 * limit:
+            del tail[:limit]
+    if not tail or tail[-1][0].zxid != last_zxid:
+        return []                        # nothing that ends at our state: SNAP
+    return tail[-limit:]
+
+
 class LearnerGone(Exception):
     """One learner broke the protocol: drop its connection."""
 

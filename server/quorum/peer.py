@@ -32,14 +32,11 @@ import logging
 from ..core.driver import Ready
 from .election import Election
 from .epochs import load_epochs
-from .leader import Leader
+from .leader import Leader, load_history
 from .learner import Learner
 from .packets import FOLLOWING, LEADING, LOOKING, OBSERVING
 
 log = logging.getLogger("zkwire.peer")
-
-#: Txns of our own log a new leader keeps in memory for DIFFs.
-HISTORY_TXNS = 500
 
 
 class QuorumPeer:
@@ -162,12 +159,7 @@ class QuorumPeer:
         self._send.append(("dial", vote.leader, m.host, m.quorum_port))
 
     def _history(self) -> list:
-        tail = []
-        for item in self.storage.read_log(0):
-            tail.append(item)
-            if len(tail) > 2 * HISTORY_TXNS:
-                del tail[:HISTORY_TXNS]
-        return tail[-HISTORY_TXNS:]
+        return load_history(self.storage, self.core.tree.last_zxid)
 
     # --- roles ---------------------------------------------------------------------------
     def leader_connected(self, now_ms: int) -> None:

@@ -314,3 +314,33 @@ def test_a_commit_out_of_order_ends_the_conversation():
     learner = e.nodes[1].role
     learner.receive(decode_packet(encode_packet(COMMIT, make_zxid(1, 99))), e.now)
     assert learner.phase == LOST and "COMMIT" in learner.lost
+
+
+def test_a_leader_once_synced_by_snap_never_diffs_across_the_hole(monkeypatch):
+    """ZOOKEEPER-4925's shape: server 2 is synced by SNAP, so its log holds
+    old txns, then nothing up to the snapshot, then new txns.  Leading later,
+    it must not DIFF a stale server from that log: the txns in the hole
+    would be lost.  (Its history starts after its newest snapshot.)"""
+    from zkwire.server.quorum import leader as leader_mod
+
+    monkeypatch.setattr(leader_mod, "HISTORY_TXNS", 3)   # a short memory forces SNAPs
+    e = Ensemble(5, leader=5)
+    c = e.client(3)
+    write(e, 3, c, 1, "/old")
+    e.disconnect(1)
+    e.disconnect(2)                       # 1 and 2 stop at the same zxid
+    for i in range(6):
+        write(e, 3, c, 10 + i, "/gap%d" % i)
+    e.join(2)
+    e.run()
+    assert e.nodes[2].role.sync_mode == SNAP
+    write(e, 3, c, 20, "/new")
+    trees_equal(e, [2, 3, 4, 5])
+    # Server 2 leads the next epoch; server 1, stale since "/old", joins it.
+    e.elect(2, learners=[3, 4])
+    e.run()
+    e.join(1)
+    e.run()
+    assert e.nodes[1].role.sync_mode == SNAP
+    assert "/gap3" in e.nodes[1].core.tree.nodes
+    trees_equal(e, [1, 2, 3, 4])

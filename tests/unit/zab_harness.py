@@ -44,7 +44,9 @@ class Node:
         self.last_zxid = last
 
     def history(self):
-        return list(self.storage.read_log(0))
+        from zkwire.server.quorum.leader import load_history
+
+        return load_history(self.storage, self.core.tree.last_zxid)
 
     def persist(self, batch):
         for hdr, txn in batch:
