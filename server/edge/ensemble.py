@@ -34,7 +34,8 @@ import logging
 
 from twisted.internet.protocol import ClientFactory, Factory, Protocol
 
-from ..quorum.packets import PacketError, QuorumStreamDecoder
+from ..quorum.leader import Leader
+from ..quorum.packets import FOLLOWING, LEADING, OBSERVING, PacketError, QuorumStreamDecoder
 from ..quorum.peer import QuorumPeer
 
 log = logging.getLogger("zkwire.ensemble")
@@ -213,7 +214,7 @@ class EnsembleMember:
                                tick_ms=tick_ms, init_limit=init_limit, sync_limit=sync_limit)
         server.driver = self.peer
         server.on_send = self.send
-        server.mode = self.mode
+        server.ensemble = self          # what the four-letter words report
         me = membership.members[myid]
         self.quorum_host = quorum_host if quorum_host is not None else me.host
         self.quorum_port_number = me.quorum_port
@@ -238,6 +239,59 @@ class EnsembleMember:
 
     def mode(self):
         return self.peer.mode
+
+    # --- what srvr / conf / mntr report ---------------------------------------------------
+    def zxid(self) -> int:
+        """srvr's Zxid: a leader's last proposed (from epoch << 32 on), else the last applied."""
+        role = self.peer.role
+        last = self.server.core.tree.last_zxid
+        if isinstance(role, Leader) and role.phase == "broadcast":
+            return max(last, role.proposer.prep.last_zxid)
+        return last
+
+    def peer_state(self) -> str:
+        """mntr's zk_peer_state: ZooKeeper's peer state and zab state, lower case."""
+        role = self.peer.role
+        state = {LEADING: "leading", FOLLOWING: "following", OBSERVING: "observing"}.get(
+            self.peer.state, "looking")
+        phase = getattr(role, "phase", None)
+        zab = {"discovery": "discovery", "epoch-acks": "discovery", "sync": "synchronization",
+               "syncing": "synchronization", "newleader": "synchronization",
+               "newleader-acks": "synchronization", "broadcast": "broadcast"}.get(phase, "election")
+        return "%s - %s" % (state, zab)
+
+    def conf_lines(self) -> list:
+        me = self.membership.members[self.myid]
+        return ["serverId=%d" % self.myid, "initLimit=%d" % self.peer.init_limit,
+                "syncLimit=%d" % self.peer.sync_limit, "electionAlg=3",
+                "electionPort=%d" % me.election_port, "quorumPort=%d" % me.quorum_port,
+                "peerType=%d" % (1 if self.peer.observer else 0),
+                "membership: ", self.membership.config_text()]
+
+    def _leader(self):
+        role = self.peer.role
+        return role if isinstance(role, Leader) else None
+
+    def proposal_sizes(self):
+        role = self._leader()
+        return (-1, -1, -1) if role is None else role.proposal_sizes
+
+    def learner_counts(self) -> dict:
+        role = self._leader()
+        return role.learner_counts() if role is not None else dict(
+            learners=0, synced_followers=0, synced_non_voting=0, synced_observers=0)
+
+    def pending_syncs(self) -> int:
+        role = self._leader()
+        return 0 if role is None else sum(len(v) for v in role._pending_syncs.values())
+
+    def leader_uptime_ms(self) -> int:
+        role = self._leader()
+        return 0 if role is None or role.established_ms is None else (
+            self.now_ms() - role.established_ms)
+
+    def quorum_size(self) -> int:
+        return len(self.membership.voters) // 2 + 1
 
     def new_lid(self) -> int:
         lid = self._next_lid

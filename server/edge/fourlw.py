@@ -103,8 +103,12 @@ class FourLetterWords:
 
     def _mode(self):
         """standalone, or leader / follower / observer (None: not serving)."""
-        mode = getattr(self.server, "mode", None)
-        return "standalone" if mode is None else mode()
+        member = getattr(self.server, "ensemble", None)
+        return "standalone" if member is None else member.mode()
+
+    def _zxid(self):
+        member = getattr(self.server, "ensemble", None)
+        return self.server.core.tree.last_zxid if member is None else member.zxid()
 
     def _stats_block(self):
         core = self.server.core
@@ -116,10 +120,13 @@ class FourLetterWords:
             "Sent: %d" % st.packets_sent,
             "Connections: %d" % len(self.server.protocols),
             "Outstanding: %d" % core.outstanding,
-            "Zxid: 0x%x" % core.tree.last_zxid,
+            "Zxid: 0x%x" % self._zxid(),
             "Mode: %s" % self._mode(),
             "Node count: %d" % core.tree.node_count(),
         ]
+        member = getattr(self.server, "ensemble", None)
+        if member is not None and member.mode() == "leader":
+            lines.append("Proposal sizes last/min/max: %d/%d/%d" % member.proposal_sizes())
         return "\n".join(lines) + "\n"
 
     def cmd_srvr(self, proto):
@@ -192,8 +199,12 @@ class FourLetterWords:
             "minSessionTimeout=%d" % cfg.min_session_timeout_ms,
             "maxSessionTimeout=%d" % cfg.max_session_timeout_ms,
             "clientPortListenBacklog=-1",
-            "serverId=0",  # standalone: no myid
         ]
+        member = getattr(srv, "ensemble", None)
+        if member is None:
+            lines.append("serverId=0")  # standalone: no myid
+        else:
+            lines.extend(member.conf_lines())
         return "\n".join(lines) + "\n"
 
     def cmd_envi(self, proto):
@@ -224,6 +235,11 @@ class FourLetterWords:
         core = srv.core
         st = core.stats
         tree = core.tree
+        member = getattr(srv, "ensemble", None)
+        leader = member is not None and member.mode() == "leader"
+        if leader:
+            last, low, high = member.proposal_sizes()
+            learners = member.learner_counts()
         try:
             fds = len(os.listdir("/proc/self/fd"))
         except OSError:
@@ -238,9 +254,19 @@ class FourLetterWords:
         metrics = [
             ("zk_version", FULL_VERSION),
             ("zk_server_state", self._mode()),
+        ]
+        if member is not None:
+            metrics.append(("zk_peer_state", member.peer_state()))
+            if member.mode() == "observer":
+                metrics.append(("zk_observer_master_id", member.peer.leader_sid))
+        metrics += [
             ("zk_ephemerals_count", sum(len(v) for v in tree.ephemerals.values())),
             ("zk_num_alive_connections", len(srv.protocols)),
             ("zk_avg_latency", st.avg_latency_ms()),
+        ]
+        if leader:
+            metrics.append(("zk_min_proposal_size", low))
+        metrics += [
             ("zk_outstanding_requests", core.outstanding),
             ("zk_znode_count", tree.node_count()),
             ("zk_global_sessions", len(core.sessions.sessions)),
@@ -248,18 +274,39 @@ class FourLetterWords:
             ("zk_last_client_response_size", -1),
             ("zk_packets_sent", st.packets_sent),
             ("zk_packets_received", st.packets_received),
-            ("zk_max_client_response_size", -1),
+        ]
+        if leader:
+            metrics.append(("zk_max_proposal_size", high))
+        metrics.append(("zk_max_client_response_size", -1))
+        if leader:
+            metrics.append(("zk_synced_followers", learners["synced_followers"]))
+        metrics += [
             ("zk_connection_drop_probability", "0.0"),
             ("zk_watch_count", core.watches.count()),
+        ]
+        if leader:
+            metrics += [("zk_synced_non_voting_followers", learners["synced_non_voting"]),
+                        ("zk_synced_observers", learners["synced_observers"])]
+        metrics += [
             ("zk_auth_failed_count", 0),
             ("zk_min_latency", st.min_latency_ms or 0),
             ("zk_max_file_descriptor_count", max_fds),
             ("zk_approximate_data_size", tree.approximate_data_size()),
             ("zk_open_file_descriptor_count", fds),
+        ]
+        if leader:
+            metrics += [("zk_last_proposal_size", last),
+                        ("zk_pending_syncs", member.pending_syncs()),
+                        ("zk_leader_uptime", member.leader_uptime_ms())]
+        metrics += [
             ("zk_local_sessions", 0),
             ("zk_uptime", srv.now_ms() - srv.started_ms),
             ("zk_max_latency", st.max_latency_ms),
         ]
+        if member is not None:
+            if leader:
+                metrics.append(("zk_learners", learners["learners"]))
+            metrics.append(("zk_quorum_size", member.quorum_size()))
         return "".join("%s\t%s\n" % kv for kv in metrics)
 
     def _watch_owner(self, watcher):

@@ -175,6 +175,9 @@ class Leader:
         self.history = deque(((h, t, encode_txn(h, t)) for h, t in history), maxlen=HISTORY_TXNS)
         self._pending_syncs = {}          # zxid -> [lid], answered once it commits
         self._next_ping_ms = now_ms
+        #: srvr's "Proposal sizes last/min/max" (bytes of PROPOSAL data; -1: none yet).
+        self.proposal_sizes = (-1, -1, -1)
+        self.established_ms = None
         self._epoch_acks = {myid}
         self._newleader_acks = {myid}
         core.tree.set_config(config_text, membership.version, now_ms)
@@ -390,8 +393,18 @@ class Leader:
         p.acks.add(ln.sid)
         self._try_commit(now_ms)
 
+    def learner_counts(self) -> dict:
+        """mntr's learner figures."""
+        synced = [ln for ln in self.learners.values() if ln.state == SYNCED]
+        return dict(learners=len(self.learners),
+                    synced_followers=sum(1 for ln in synced if ln.sid in self.voters),
+                    synced_non_voting=sum(1 for ln in synced if not ln.observer
+                                          and ln.sid not in self.voters),
+                    synced_observers=sum(1 for ln in synced if ln.observer))
+
     def _establish(self, now_ms) -> None:
         self.phase = BROADCAST
+        self.established_ms = now_ms
         tree = self.core.tree
         sessions = {sid: s.timeout_ms for sid, s in self.core.sessions.sessions.items()}
         # As ZooKeeper's leader does at the start of its epoch.
@@ -410,6 +423,9 @@ class Leader:
         if self.phase != BROADCAST:
             raise AssertionError("proposal %#x before the epoch is established" % hdr.zxid)
         data = encode_txn(hdr, txn)
+        size = len(data)
+        _, low, high = self.proposal_sizes
+        self.proposal_sizes = (size, size if low < 0 else min(low, size), max(high, size))
         self.outstanding[hdr.zxid] = _Proposal(hdr, txn, data)
         self.last_proposed = hdr.zxid
         self._to_log.append((hdr, txn))

@@ -335,3 +335,40 @@ def test_rolling_migration_from_zookeeper_to_zkwire_and_back(ensemble_of):
     tree = same_trees(e)
     missing = [p for p in writer.acked if p not in tree]
     assert not missing, missing[:10]
+
+
+def _four_letter_view(e):
+    """Per role: srvr's lines by key, conf's ensemble lines, mntr's keys in
+    order with the values that do not depend on timing or the process."""
+    view = {}
+    for m in e.members.values():
+        role = m.mode()
+        srvr = dict(line.split(": ", 1) for line in m.four("srvr").splitlines() if ": " in line)
+        conf = m.four("conf").splitlines()
+        at = conf.index("serverId=%d" % m.sid)
+        mntr = [line.split("\t", 1) for line in m.four("mntr").splitlines() if "\t" in line]
+        fixed = ("zk_server_state", "zk_peer_state", "zk_observer_master_id",
+                 "zk_synced_followers",
+                 "zk_synced_non_voting_followers", "zk_synced_observers", "zk_pending_syncs",
+                 "zk_learners", "zk_quorum_size", "zk_min_proposal_size",
+                 "zk_max_proposal_size", "zk_last_proposal_size")
+        view[role] = dict(
+            srvr={k: srvr.get(k) for k in ("Mode", "Zxid", "Proposal sizes last/min/max")},
+            conf=[line.split("=")[0] for line in conf[at:at + 7]] + conf[at + 7:at + 8],
+            mntr_keys=[k for k, _ in mntr],
+            mntr={k: v for k, v in mntr if k in fixed})
+    return view
+
+
+@needs_java
+def test_srvr_conf_and_mntr_report_the_role_as_zookeeper_does(ensemble_of):
+    java = _four_letter_view(ensemble_of("jjJ"))
+    ours = _four_letter_view(ensemble_of("zzZ"))
+    assert sorted(ours) == sorted(java) == ["follower", "leader", "observer"]
+    for role in java:
+        assert ours[role]["srvr"] == java[role]["srvr"], role
+        assert ours[role]["conf"] == java[role]["conf"], role
+        assert ours[role]["mntr"] == java[role]["mntr"], role
+        # zkwire lists a subset of ZooKeeper's keys, in ZooKeeper's order.
+        theirs = [k for k in java[role]["mntr_keys"] if k in ours[role]["mntr_keys"]]
+        assert ours[role]["mntr_keys"] == theirs, role
