@@ -45,6 +45,10 @@ log = logging.getLogger("zkwire.ensemble")
 LEADER_RETRY_S = 0.1
 #: Bytes a learner connection may send before we lead (its LearnerInfo).
 MAX_EARLY_BYTES = 64 * 1024
+#: Bytes queued for a learner that does not read them before it is dropped
+#: (a SNAP of a big tree is the largest legitimate burst).  A learner that
+#: reads nothing also stops answering PINGs and is dropped after syncLimit.
+MAX_LEARNER_BACKLOG_BYTES = 1 << 30
 
 
 def _nodelay(transport) -> None:
@@ -71,6 +75,9 @@ class LearnerConnection(Protocol):
         self.early = []
         self.early_bytes = 0
         self.adopted = False
+        self.paused = False
+        self.backlog = 0             # bytes written while the transport said "pause"
+        self.transport.registerProducer(self, True)
         self.since_ms = m.now_ms()
         # A learner may decide faster than we do: it dials while we still
         # wait out our own election.  Its connection waits here until we lead.
@@ -88,6 +95,27 @@ class LearnerConnection(Protocol):
         for data in early:
             self.dataReceived(data)
         return True
+
+    # IPushProducer: the transport says when the learner stops taking bytes.
+    def pauseProducing(self):
+        self.paused = True
+
+    def resumeProducing(self):
+        self.paused = False
+        self.backlog = 0
+
+    def stopProducing(self):
+        pass
+
+    def write(self, data: bytes) -> None:
+        if self.paused:
+            self.backlog += len(data)
+            if self.backlog > MAX_LEARNER_BACKLOG_BYTES:
+                log.warning("learner %s does not read: %d bytes queued; dropping it",
+                            self.addr, self.backlog)
+                self.transport.abortConnection()
+                return
+        self.transport.write(data)
 
     def refuse(self, why: str) -> None:
         log.info("quorum connection from %s closed: %s", self.addr, why)
@@ -395,7 +423,7 @@ class EnsembleMember:
                     conn.lid = None
                     conn.transport.loseConnection()
                 else:
-                    conn.transport.write(item[2])
+                    conn.write(item[2])
             elif kind == "leader":
                 if self.leader_conn is not None:
                     self.leader_conn.transport.write(item[1])
