@@ -4,7 +4,7 @@
                  [--procs 2] [--conns 4] [--depth 64] [--data-bytes 100] [--keys 1000]
                  [--read-ratio 0.9] [--delete-pool 200000]
     zkwire bench --compare [--workloads get,set,create,...] [--rounds 5]
-                 [--zkwire-python python3,pypy3]
+                 [--zkwire-python python3,pypy3] [--ensemble 3]
     zkwire bench --scale 1000000 [--data-bytes 100] [--zkwire-python python3,pypy3]
 
 Workloads: ``get``, ``set``, ``create`` (persistent sequential), ``delete`` (of
@@ -26,7 +26,10 @@ p50/p99/p999 measured after the warm-up.
 zkwire server per interpreter in ``--zkwire-python``, all on loopback with
 fresh dataDirs and fsync on, runs each workload against them in turn for
 ``--rounds`` rounds (the order rotating) and prints the medians, the ratio to
-ZooKeeper, p50/p99 and each server's peak RSS.
+ZooKeeper, p50/p99 and each server's peak RSS.  ``--ensemble 3`` compares
+3-member ensembles instead (each kind in its own ensemble, the connections
+spread over the members: reads are served where they land, writes go through
+the leader); the RSS is the largest member's.
 
 ``--scale N`` writes one snapshot of N znodes (1000 parents of N/1000
 children, ``--data-bytes`` each) and a log of ``--scale-txns`` setData txns
@@ -490,6 +493,104 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class Ensemble:
+    """``members`` servers of one kind in an ensemble on loopback (tickTime
+    2000, initLimit 10, syncLimit 5, fsync on), each with a fresh dataDir;
+    ``hosts`` lists every member, so the load spreads over them."""
+
+    def __init__(self, kind, members=3, python=None, timeout_s=120):
+        self.kind = kind
+        self.python = python or sys.executable
+        name = "ZooKeeper" if kind == "zookeeper" else "zkwire " + _interpreter_name(self.python)
+        self.label = "%s x%d" % (name, members)
+        self.dir = tempfile.mkdtemp(prefix="zkwire-bench-ens-%s-" % kind)
+        ports = [(_free_port(), _free_port(), _free_port()) for _ in range(members)]
+        self.ports = [cp for cp, _, _ in ports]
+        lines = ["server.%d=127.0.0.1:%d:%d" % (i + 1, qp, ep) for i, (_, qp, ep) in enumerate(ports)]
+        self.procs, self.logs = [], []
+        for i, (cp, _, _) in enumerate(ports):
+            data = os.path.join(self.dir, "s%d" % (i + 1))
+            os.makedirs(data)
+            with open(os.path.join(data, "myid"), "w") as f:
+                f.write("%d\n" % (i + 1))
+            cfg = os.path.join(data, "zoo.cfg")
+            with open(cfg, "w") as f:
+                f.write("tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%d\n"
+                        "clientPortAddress=127.0.0.1\nmaxClientCnxns=0\n4lw.commands.whitelist=*\n"
+                        "admin.enableServer=false\n%s\n" % (data, cp, "\n".join(lines)))
+            if kind == "zookeeper":
+                cmd = ["java", ZK_HEAP, "-cp", ZK_CLASSPATH,
+                       "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg]
+            else:
+                cmd = [self.python, "-m", "zkwire", "serve", cfg, "--log-level", "WARNING"]
+            log = open(os.path.join(data, "server.log"), "wb")
+            self.logs.append(log)
+            self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                               cwd=data))
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            modes = [_mode(_four_letter(p, "srvr")) for p in self.ports]
+            if all(m in ("leader", "follower") for m in modes):
+                return
+            if any(p.poll() is not None for p in self.procs):
+                break
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("%s did not form an ensemble" % self.label)
+
+    @property
+    def hosts(self) -> str:
+        return ",".join("127.0.0.1:%d" % p for p in self.ports)
+
+    def memory_mb(self, key="VmHWM") -> float:
+        """The largest member's peak RSS."""
+        best = float("nan")
+        for p in self.procs:
+            try:
+                with open("/proc/%d/status" % p.pid) as f:
+                    for line in f:
+                        if line.startswith(key + ":"):
+                            v = int(line.split()[1]) / 1024.0
+                            best = v if best != best else max(best, v)
+            except OSError:
+                pass
+        return best
+
+    def stop(self):
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for log in self.logs:
+            log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _four_letter(port, word) -> str:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(word.encode())
+            chunks = []
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    return b"".join(chunks).decode(errors="replace")
+                chunks.append(b)
+    except OSError:
+        return ""
+
+
+def _mode(srvr: str):
+    for line in srvr.splitlines():
+        if line.startswith("Mode:"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
 def _pythons(args):
     """The interpreters to run zkwire with, as absolute paths (the servers run
     in directories of their own)."""
@@ -500,9 +601,15 @@ def _pythons(args):
 def compare(args, workloads) -> str:
     import copy
 
-    servers = [Server("zookeeper")] if not args.no_zookeeper else []
+    members = getattr(args, "ensemble", 0)
+    if members:
+        def make(kind, python=None):
+            return Ensemble(kind, members, python)
+    else:
+        make = Server
+    servers = [make("zookeeper")] if not args.no_zookeeper else []
     try:
-        servers += [Server("zkwire", python) for python in _pythons(args)]
+        servers += [make("zkwire", python) for python in _pythons(args)]
     except BaseException:
         for s in servers:
             s.stop()
@@ -516,7 +623,7 @@ def compare(args, workloads) -> str:
                 for s in servers[k:] + servers[:k]:
                     a = copy.copy(args)
                     a.workload = w
-                    a.hosts = "127.0.0.1:%d" % s.port
+                    a.hosts = s.hosts if members else "127.0.0.1:%d" % s.port
                     try:
                         results[(s.label, w)].append(run(a))
                     finally:
@@ -655,6 +762,9 @@ def _node_count(srvr_text):
 def parser():
     p = argparse.ArgumentParser(prog="zkwire bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--hosts", default="127.0.0.1:2181")
+    p.add_argument("--ensemble", type=int, default=0, metavar="N",
+                   help="with --compare: N-member ensembles of each kind, the load "
+                        "spread over the members")
     p.add_argument("--workload", default="get", choices=WORKLOADS)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--warmup", type=float, default=2.0)
