@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -52,18 +53,19 @@ class Member:
     def host(self) -> str:
         return "127.0.0.1:%d" % self.client_port
 
-    def write_cfg(self) -> str:
+    def write_cfg(self, standalone=False) -> str:
         lines = ["tickTime=%d" % TICK_MS, "initLimit=%d" % INIT_LIMIT,
                  "syncLimit=%d" % SYNC_LIMIT, "dataDir=%s" % self.data_dir,
                  "clientPort=%d" % self.client_port, "clientPortAddress=127.0.0.1",
                  "admin.enableServer=false", "4lw.commands.whitelist=*", "maxClientCnxns=0"]
-        if self.observer:
+        if self.observer and not standalone:
             lines.append("peerType=observer")
         for m in self.ensemble.members.values():
-            lines.append("server.%d=127.0.0.1:%d:%d%s" % (
-                m.sid, m.quorum_port, m.election_port, ":observer" if m.observer else ""))
+            if not standalone:
+                lines.append("server.%d=127.0.0.1:%d:%d%s" % (
+                    m.sid, m.quorum_port, m.election_port, ":observer" if m.observer else ""))
         lines.extend("%s=%s" % kv for kv in self.ensemble.extra_cfg.items())
-        path = os.path.join(self.dir, "zoo.cfg")
+        path = os.path.join(self.dir, "standalone.cfg" if standalone else "zoo.cfg")
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
         return path
@@ -76,9 +78,11 @@ class Member:
         python = os.environ.get("ZKWIRE_SERVER_PYTHON", sys.executable)
         return [python, "-m", "zkwire", "serve", cfg]
 
-    def start(self):
+    def start(self, standalone=False):
+        """Start in the ensemble, or (``standalone``) alone on the same
+        dataDir and client port, as an operator might by mistake."""
         assert self.proc is None, "%r is running" % self
-        cfg = self.write_cfg()
+        cfg = self.write_cfg(standalone)
         with open(self.log_path, "ab") as log:
             log.write(b"\n===== start =====\n")
             log.flush()
@@ -103,6 +107,13 @@ class Member:
         if p is not None and p.poll() is None:
             p.kill()
             p.wait()
+
+    def pause(self):
+        """SIGSTOP: the process keeps its sockets and answers nothing."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self):
+        os.kill(self.proc.pid, signal.SIGCONT)
 
     @property
     def running(self) -> bool:
@@ -162,6 +173,8 @@ class Ensemble:
 
     def close(self):
         for m in self.members.values():
+            if m.running:
+                m.resume()           # a stopped process would not see SIGTERM
             m.stop(5.0)
         shutil.rmtree(self.workdir, ignore_errors=True)
 

@@ -372,3 +372,36 @@ def test_srvr_conf_and_mntr_report_the_role_as_zookeeper_does(ensemble_of):
         # zkwire lists a subset of ZooKeeper's keys, in ZooKeeper's order.
         theirs = [k for k in java[role]["mntr_keys"] if k in ours[role]["mntr_keys"]]
         assert ours[role]["mntr_keys"] == theirs, role
+
+
+@pytest.mark.parametrize("layout", ["zzz", pytest.param("jjz", marks=needs_java),
+                                    pytest.param("zzj", marks=needs_java)])
+def test_a_member_ahead_of_the_ensemble_is_truncated(ensemble_of, layout):
+    """As in tests/golden/quorum/trunc.json: a follower is stopped, run
+    standalone on its own dataDir and written to, then restarted in the
+    ensemble: its log is ahead of the leader's last zxid, and the leader cuts
+    it back (TRUNC).  In "zzj" a zkwire leader truncates a Java follower."""
+    e = ensemble_of(layout)
+    writes_through_every_member(e, "/t/before")
+    victim = e[1] if layout != "zzj" else e[3]
+    if victim.mode() == "leader":
+        victim = e[2]
+    victim.stop()
+    victim.start(standalone=True)
+    wait_for(lambda: victim.mode() == "standalone", 30, "the standalone run")
+    c = client(victim)
+    try:
+        for i in range(4):
+            c.create("/t/standalone-%d" % i, b"", makepath=True)
+    finally:
+        c.stop()
+        c.close()
+    victim.stop()
+    victim.start()
+    e.wait_serving()
+    if victim.kind == "zkwire":
+        assert "synced by TRUNC" in victim.log_text().split("===== start =====")[-1]
+    tree = same_trees(e)
+    assert not [p for p in tree if "standalone" in p]
+    writes_through_every_member(e, "/t/after")
+    same_trees(e)
