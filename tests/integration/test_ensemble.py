@@ -158,9 +158,10 @@ def test_a_follower_that_lost_its_data_is_synced_by_snapshot(ensemble_of):
 
 @needs_java
 def test_zkwire_follows_a_java_leader(ensemble_of):
-    # Server 3 (Java) has the highest id: it leads the first election.
+    # A Java server leads: 3 (the highest id), or 2 if 3's JVM comes up
+    # after 1 and 2 have made a quorum.
     e = ensemble_of("zjj")
-    assert e.modes() == {1: "follower", 2: "follower", 3: "leader"}
+    assert e.modes()[1] == "follower" and e.leader().kind == "zookeeper"
     writes_through_every_member(e, "/zj/a")
     e[1].stop()                                          # zkwire misses some writes
     writes_through_every_member(e, "/zj/b")
@@ -238,9 +239,10 @@ def test_zkwire_observes_a_java_ensemble(ensemble_of):
 @needs_java
 @pytest.mark.parametrize("layout", ["zzj", "zjz", "jzz", "jjz", "jzj", "zjj"])
 def test_every_mix_agrees_through_a_leader_kill(ensemble_of, layout):
-    """Server 3 leads the first epoch (highest id, all empty); killing it
-    moves the lead to server 2, so across the layouts each kind leads each
-    kind, before and after a leader change."""
+    """Server 3 usually leads the first epoch (highest id, all empty; a
+    slow JVM can let 1 and 2 elect 2 first); killing the leader moves the
+    lead to another member, so across the layouts each kind leads each kind,
+    before and after a leader change."""
     e = ensemble_of(layout)
     writes_through_every_member(e, "/m/a")
     old = e.leader()
