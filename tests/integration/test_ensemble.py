@@ -411,3 +411,36 @@ def test_a_member_ahead_of_the_ensemble_is_truncated(ensemble_of, layout):
     assert not [p for p in tree if "standalone" in p]
     writes_through_every_member(e, "/t/after")
     same_trees(e)
+
+
+def test_five_zkwire_members_serve_the_java_client_and_lose_two(ensemble_of, tmp_path):
+    """The Java client's smoke transcript (tests/java/ZkSmoke.java, observed
+    on a standalone Apache ZooKeeper) is the same through a follower of a
+    5-member zkwire ensemble; the ensemble then loses two members, the leader
+    among them, and goes on with the three left."""
+    from .test_java_client import CLASSPATH, EXPECTED, SOURCE
+    import subprocess
+
+    e = ensemble_of("zzzzz")
+    follower = next(m for m in e.members.values() if m.mode() == "follower")
+    build = tmp_path / "classes"
+    build.mkdir()
+    cp = ":".join(CLASSPATH)
+    compiled = subprocess.run(["javac", "-cp", cp, "-d", str(build), SOURCE],
+                              capture_output=True, text=True, timeout=120)
+    assert compiled.returncode == 0, compiled.stderr
+    run = subprocess.run(["java", "-cp", "%s:%s" % (build, cp), "ZkSmoke", follower.host],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.splitlines() == EXPECTED
+    writes_through_every_member(e, "/five/a")
+    leader = e.leader()
+    other = next(m for m in e.members.values() if m is not leader and m is not follower)
+    leader.kill()
+    other.kill()
+    e.wait_serving([s for s, m in e.members.items() if m.running])
+    writes_through_every_member(e, "/five/b")
+    leader.start()
+    other.start()
+    e.wait_serving()
+    same_trees(e)
