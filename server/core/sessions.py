@@ -68,6 +68,9 @@ class SessionTable:
     def __init__(self, tick_ms: int, server_id: int = 0, start_ms: int = 0):
         self.tick_ms = tick_ms
         self.sessions = {}
+        #: On a learner: the sessions touched since the leader last asked (a
+        #: set, reported in the next PING); None elsewhere.
+        self.touched = None
         self._next_id = initial_session_id(server_id, start_ms)
 
     def next_session_id(self) -> int:
@@ -99,6 +102,8 @@ class SessionTable:
             return False
         if timeout_ms is not None:
             s.timeout_ms = timeout_ms
+        if self.touched is not None:
+            self.touched.add(session_id)
         deadline = self._deadline(now_ms, s.timeout_ms)
         if deadline > s.expire_at_ms:
             s.expire_at_ms = deadline

@@ -183,6 +183,7 @@ class Leader:
         core.tree.set_config(config_text, membership.version, now_ms)
         core.serving = False
         core.via_leader = False
+        core.sessions.touched = None
         self.proposer = Proposer(core.tree, core.auth, core.sessions, self,
                                  core.config.extended_types, core.config.reconfig_enabled)
         core.proposer = self.proposer

@@ -167,6 +167,7 @@ class Learner:
         core.serving = False
         core.via_leader = True
         core.proposer = Forwarder(self)
+        core.sessions.touched = set()
 
     # --- output ----------------------------------------------------------------------
     def send(self, ptype, zxid, data=None, authinfo=None) -> None:
@@ -439,7 +440,13 @@ class Learner:
 
     # --- broadcast --------------------------------------------------------------------
     def _ping(self, pkt, now_ms):
-        touches = [(sid, conn.timeout_ms) for sid, conn in self.core.session_conn.items()]
+        # The sessions our clients used since the last PING, as ZooKeeper's
+        # LearnerSessionTracker reports them: a client that stays connected
+        # but sends nothing (not even its pings) must expire.
+        table = self.core.sessions
+        touched, table.touched = table.touched or set(), set()
+        touches = [(sid, table.sessions[sid].timeout_ms) for sid in sorted(touched)
+                   if sid in table.sessions]
         self.send(PING, pkt.zxid, encode_touches(touches))
 
     def _sync(self, pkt, now_ms):

@@ -344,3 +344,23 @@ def test_a_leader_once_synced_by_snap_never_diffs_across_the_hole(monkeypatch):
     assert e.nodes[1].role.sync_mode == SNAP
     assert "/gap3" in e.nodes[1].core.tree.nodes
     trees_equal(e, [1, 2, 3, 4])
+
+
+def test_a_silent_client_on_a_follower_expires_and_a_pinging_one_does_not():
+    """Found by the interop suite's ensemble mode (a client that froze kept
+    its session for ever): a learner reports in its PING replies only the
+    sessions its clients used since the last PING, as ZooKeeper's
+    LearnerSessionTracker does, not every connected one."""
+    from zkwire.consts import Xid
+
+    e = Ensemble(3, leader=3)
+    silent = e.client(1)
+    alive = e.client(1)
+    timeout = silent.timeout_ms
+    for _ in range(2 * timeout // 250):
+        e.request(1, alive, Xid.PING, OpCode.ping, None)
+        e.tick(250)
+    leader_sessions = e.nodes[3].core.sessions.sessions
+    assert silent.session_id not in leader_sessions
+    assert alive.session_id in leader_sessions
+    assert silent.outbox[-1][0] == "close" and not alive.closing
