@@ -55,6 +55,8 @@ def snapshot_tree(admin, root: str) -> dict:
     """Every node under ``root`` (relative paths) -> {data, stat}."""
     from .drivers.kazoo_driver import data_text, stat_dict
 
+    # In an ensemble the admin may sit on another member than the scenario.
+    admin.sync(root)
     out = {}
 
     def walk(path):
@@ -114,8 +116,16 @@ class Run:
         t0 = int(time.time() * 1000)
         root, base = scenario_root(self.admin, self.client_name, self.scenario)
         self.ctx = Context(base, root, t0)
-        driver = self.driver_factory(self.server.hosts, root)
-        raw = RawActors("127.0.0.1", self.server.port, root)
+        target = self.server
+        if hasattr(target, "member_for"):
+            # An ensemble: the scenario runs on one member, which must have
+            # seen the root the admin client just made elsewhere.
+            target = self.server.member_for(self.scenario.id)
+            self.server.catch_up(target, root)
+        driver = self.driver_factory(target.host if target is not self.server else target.hosts,
+                                     root)
+        raw = RawActors("127.0.0.1", target.client_port if target is not self.server
+                        else target.port, root)
         try:
             for step in self.scenario.steps:
                 st = expanded(step, root)

@@ -35,12 +35,85 @@ SYSPROPS = {
 KINDS = ("zookeeper", "zkwire")
 
 
+#: INTEROP_ENSEMBLE=3: every scenario runs against two 3-member ensembles
+#: (Apache ZooKeeper's and zkwire's) instead of two standalone servers.
+ENSEMBLE_SIZE = int(os.environ.get("INTEROP_ENSEMBLE", "0") or 0)
+
+
+class EnsembleTarget:
+    """An ensemble of one kind, standing where a ServerProcess stands.
+
+    Each scenario runs on one member, picked by role from the scenario's name
+    (the leader or a follower, the same role on both kinds, so the two runs
+    are comparable; all its actors on that member, so a scenario never reads
+    another member's lagging view).  ``hosts`` (for the runner's admin
+    client) names every member."""
+
+    def __init__(self, kind, size, cfg, sysprops):
+        from ensemble import Ensemble
+
+        from servers import DEFAULT_CFG
+
+        self.kind = kind
+        extra = dict(DEFAULT_CFG)
+        extra.update(cfg)
+        self.ensemble = Ensemble(("z" if kind == "zkwire" else "j") * size, extra_cfg=extra,
+                                 sysprops=sysprops)
+        self.workdir = self.ensemble.workdir
+        self._clients = {}
+
+    def start(self):
+        self.ensemble.start_all()
+        self.ensemble.wait_serving()
+        return self
+
+    @property
+    def hosts(self) -> str:
+        return self.ensemble.hosts
+
+    def member_for(self, scenario_name: str):
+        import zlib
+
+        role = ("leader", "follower")[zlib.crc32(scenario_name.encode()) % 2]
+        for m in self.ensemble.members.values():
+            if m.mode() == role:
+                return m
+        raise AssertionError("no %s in %s's ensemble" % (role, self.kind))
+
+    def catch_up(self, member, path: str) -> None:
+        """``member`` has seen ``path`` (made through another member)."""
+        from kazoo.client import KazooClient
+
+        c = self._clients.get(member.sid)
+        if c is None:
+            c = self._clients[member.sid] = KazooClient(hosts=member.host, timeout=10.0)
+            c.start(timeout=15)
+        c.sync(path)
+
+    def stop(self):
+        for c in self._clients.values():
+            c.stop()
+            c.close()
+        self._clients.clear()
+        for m in self.ensemble.members.values():
+            m.stop()
+
+    def cleanup(self):
+        self.stop()
+        self.ensemble.close()
+
+
 def start_pair(cfg: dict | None = None):
     """-> {"zookeeper": ServerProcess, "zkwire": ServerProcess}, both started
-    (``cfg``: extra zoo.cfg lines for both)."""
+    (``cfg``: extra zoo.cfg lines for both); with INTEROP_ENSEMBLE=N, an
+    EnsembleTarget of N members for each."""
     out = {}
     try:
         for kind in KINDS:
+            if ENSEMBLE_SIZE:
+                out[kind] = EnsembleTarget(kind, ENSEMBLE_SIZE, dict(cfg or {}),
+                                           dict(SYSPROPS)).start()
+                continue
             out[kind] = ServerProcess(kind, cfg=dict(cfg or {}), sysprops=dict(SYSPROPS)).start()
     except BaseException:
         for srv in out.values():

@@ -71,12 +71,13 @@ class Member:
         return path
 
     def command(self, cfg) -> list:
+        props = ["-D%s=%s" % kv for kv in sorted(self.ensemble.sysprops.items())]
         if self.kind == "zookeeper":
-            return ["java", "-Xmx512m", "-Dzookeeper.admin.enableServer=false",
+            return ["java", "-Xmx512m", "-Dzookeeper.admin.enableServer=false", *props,
                     "-cp", ZK_CLASSPATH + ":/usr/share/java/slf4j-simple.jar",
                     "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg]
         python = os.environ.get("ZKWIRE_SERVER_PYTHON", sys.executable)
-        return [python, "-m", "zkwire", "serve", cfg]
+        return [python, "-m", "zkwire", "serve", cfg, *props]
 
     def start(self, standalone=False):
         """Start in the ensemble, or (``standalone``) alone on the same
@@ -154,9 +155,10 @@ class Member:
 
 
 class Ensemble:
-    def __init__(self, layout: str, extra_cfg=None):
+    def __init__(self, layout: str, extra_cfg=None, sysprops=None):
         self.workdir = tempfile.mkdtemp(prefix="zkwire-ensemble-")
         self.extra_cfg = dict(extra_cfg or {})
+        self.sysprops = dict(sysprops or {})
         self.members = {}
         for i, ch in enumerate(layout, 1):
             kind = {"z": "zkwire", "j": "zookeeper"}[ch.lower()]
