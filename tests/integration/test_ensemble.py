@@ -426,21 +426,11 @@ def test_five_zkwire_members_serve_the_java_client_and_lose_two(ensemble_of, tmp
     on a standalone Apache ZooKeeper) is the same through a follower of a
     5-member zkwire ensemble; the ensemble then loses two members, the leader
     among them, and goes on with the three left."""
-    from .test_java_client import CLASSPATH, EXPECTED, SOURCE
-    import subprocess
+    from .test_java_client import run_smoke
 
     e = ensemble_of("zzzzz")
     follower = next(m for m in e.members.values() if m.mode() == "follower")
-    build = tmp_path / "classes"
-    build.mkdir()
-    cp = ":".join(CLASSPATH)
-    compiled = subprocess.run(["javac", "-cp", cp, "-d", str(build), SOURCE],
-                              capture_output=True, text=True, timeout=120)
-    assert compiled.returncode == 0, compiled.stderr
-    run = subprocess.run(["java", "-cp", "%s:%s" % (build, cp), "ZkSmoke", follower.host],
-                         capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert run.stdout.splitlines() == EXPECTED
+    run_smoke(follower.host, tmp_path)
     writes_through_every_member(e, "/five/a")
     leader = e.leader()
     other = next(m for m in e.members.values() if m is not leader and m is not follower)

@@ -50,8 +50,9 @@ closed
 """.splitlines()
 
 
-def test_java_client_smoke(zk, server, tmp_path):
-    # ``zk`` (a kazoo client) guarantees a wiped tree and lets us look afterwards.
+def run_smoke(hosts, tmp_path):
+    """Compile ZkSmoke into ``tmp_path``, run it against ``hosts`` and check
+    its transcript is EXPECTED."""
     build = tmp_path / "classes"
     build.mkdir()
     cp = ":".join(CLASSPATH)
@@ -59,10 +60,15 @@ def test_java_client_smoke(zk, server, tmp_path):
                               capture_output=True, text=True, timeout=120)
     assert compiled.returncode == 0, compiled.stderr
 
-    run = subprocess.run(["java", "-cp", f"{build}:{cp}", "ZkSmoke", server.hosts],
+    run = subprocess.run(["java", "-cp", f"{build}:{cp}", "ZkSmoke", hosts],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, f"stdout:\n{run.stdout}\nstderr:\n{run.stderr}"
     assert run.stdout.splitlines() == EXPECTED, run.stderr
+
+
+def test_java_client_smoke(zk, server, tmp_path):
+    # ``zk`` (a kazoo client) guarantees a wiped tree and lets us look afterwards.
+    run_smoke(server.hosts, tmp_path)
 
     # The Java session is closed: its two ephemeral children went with it.
     data, stat = zk.get("/zksmoke")
