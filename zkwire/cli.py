@@ -1,10 +1,15 @@
 """The ``zkwire`` command.
 
     zkwire serve [zoo.cfg] [-Dname=value ...] [--host ADDR] [--port N] [--data-dir DIR]
+                 [--ephemeral-port] [--print-port] [--load TREE.json]
+                 [--control-port N] [--control-host ADDR]
+    zkwire export --hosts HOST:PORT [--path /P] [-o FILE]
+                                          print a tree in the --load format
     zkwire dump FILE                      print a txn log or snapshot file readably
     zkwire purge DATADIR [--log-dir DIR] [-n COUNT]
                                           keep the newest COUNT (>= 3) snapshots and
                                           the logs they need; delete the rest
+                                          per run; --seed replays one with its trace
 
 ``serve`` runs a standalone server until Ctrl-C or SIGTERM.  The arguments map
 onto the command line that starts Apache ZooKeeper's QuorumPeerMain: the same
@@ -28,8 +33,9 @@ def _split_props(argv):
     return props, rest
 
 
-def build_server(settings, reactor):
-    """A ZooKeeperServer (not yet listening) for ``settings``."""
+def build_server(settings, reactor, disk=None):
+    """A ZooKeeperServer (not yet listening) for ``settings``; its dataDir on
+    ``disk`` (a server.storage.disk.Disk; default: the file system)."""
     from zkwire.server.core.frontend import CoreConfig
     from zkwire.server.edge.net import ZooKeeperServer
 
@@ -49,7 +55,7 @@ def build_server(settings, reactor):
 
         datadir = DataDir(settings.data_dir, settings.data_log_dir, force_sync=settings.force_sync,
                           prealloc_bytes=settings.prealloc_kb * 1024, snap_count=settings.snap_count,
-                          retain_count=settings.snap_retain_count)
+                          retain_count=settings.snap_retain_count, disk=disk)
     host = settings.client_port_address or "0.0.0.0"
     return ZooKeeperServer(
         reactor, core_config, host=host, port=settings.client_port,
@@ -108,7 +114,22 @@ def _serve(argv) -> int:
     p.add_argument("--port", type=int, help="client port (default: clientPort or 2181)")
     p.add_argument("--data-dir", help="dataDir (default: from zoo.cfg)")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    p.add_argument("--ephemeral-port", action="store_true",
+                   help="listen on a free port the system picks (see --print-port)")
+    p.add_argument("--print-port", action="store_true",
+                   help="print the client port on stdout as the first line (then the control "
+                        "port, with --control-port)")
+    p.add_argument("--load", metavar="TREE.json",
+                   help="create the nodes of this seed file at start (zkwire.testing.seed)")
+    p.add_argument("--control-port", type=int, metavar="N",
+                   help="serve the fault-injection HTTP API here (0: a free port)")
+    p.add_argument("--control-host", default="127.0.0.1",
+                   help="address of the control API (default 127.0.0.1)")
     args = p.parse_args(rest)
+    if args.ephemeral_port:
+        if args.port is not None:
+            p.error("--ephemeral-port and --port exclude each other")
+        args.port = 0
     logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     log = logging.getLogger("zkwire")
@@ -128,27 +149,69 @@ def _serve(argv) -> int:
 
     from zkwire.server.storage.txnlog import DiskFormatError
 
+    testing = None
+    if args.load or args.control_port is not None:
+        # The server with the test stand-in's seams (zkwire.testing.service).
+        if settings.membership is not None:
+            raise _StartupError("--load and --control-port run a standalone server only", 2)
+        from zkwire.testing.seed import SeedError
+        from zkwire.testing.service import TestService
+
+        try:
+            testing = TestService(reactor, settings=settings, load=args.load)
+        except SeedError as e:
+            raise _StartupError("cannot load the seed: %s" % e, 2) from None
     try:
-        server = build_server(settings, reactor)
+        if testing is not None:
+            testing.start().addErrback(lambda f: log.error("loading the seed failed: %s",
+                                                           f.getErrorMessage()))
+            server = runner = testing.server
+        else:
+            server = build_server(settings, reactor)
     except DiskFormatError as e:
         raise _StartupError("cannot load the dataDir: %s" % e, 3) from None
     except OSError as e:
         raise _StartupError("cannot use the dataDir: %s" % e, 3) from None
-    runner = server
-    if settings.membership is not None:
-        runner = build_member(settings, reactor, server)
-    try:
-        # Bind before the reactor runs: a port in use fails here, at once.
-        runner.start()
     except CannotListenError as e:
-        raise _StartupError("cannot listen on %s:%d: %s" % (server.host, server.port,
-                                                             e.socketError), 2) from None
+        raise _StartupError("cannot listen on %s:%d: %s" % (
+            settings.client_port_address or "0.0.0.0", settings.client_port, e.socketError),
+            2) from None
+    if testing is None:
+        runner = server
+        if settings.membership is not None:
+            runner = build_member(settings, reactor, server)
+        try:
+            # Bind before the reactor runs: a port in use fails here, at once.
+            runner.start()
+        except CannotListenError as e:
+            raise _StartupError("cannot listen on %s:%d: %s" % (server.host, server.port,
+                                                                 e.socketError), 2) from None
+    control = None
+    if args.control_port is not None:
+        from zkwire.testing.control import listen as listen_control
+
+        try:
+            control = listen_control(testing, args.control_port, args.control_host)
+        except CannotListenError as e:
+            raise _StartupError("cannot listen on %s:%d: %s" % (
+                args.control_host, args.control_port, e.socketError), 2) from None
+    if args.print_port:
+        print(server.port)
+        if control is not None:
+            print(control.getHost().port)
+        sys.stdout.flush()
 
     def fatal(reason):
-        if reactor.running:
+        if control is not None:
+            # The control API stays up: POST /heal-disk, then /restart.
+            log.error("zkwire: stopped: %s (the control API can restart it)", reason)
+        elif reactor.running:
             reactor.stop()
 
-    server.on_fatal = fatal
+    if testing is not None:
+        testing.on_fatal = fatal
+    else:
+        server.on_fatal = fatal
 
     def serving():
         # Logged once the reactor runs, so its SIGINT/SIGTERM handlers are in
@@ -169,11 +232,51 @@ def _serve(argv) -> int:
     gc_check.start(1.0, now=False)
 
     reactor.callWhenRunning(serving)
-    reactor.addSystemEventTrigger("before", "shutdown", runner.stop)
+    reactor.addSystemEventTrigger("before", "shutdown",
+                                  testing.stop if testing is not None else runner.stop)
     reactor.run()
-    if server.fatal_error is not None:
-        print("zkwire: stopped: %s" % server.fatal_error, file=sys.stderr)
+    fatal_error = testing.stopped_reason if testing is not None else server.fatal_error
+    if fatal_error is not None:
+        print("zkwire: stopped: %s" % fatal_error, file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_export(argv) -> int:
+    p = argparse.ArgumentParser(prog="zkwire export",
+                                description="Print a server's tree in the format of "
+                                            "zkwire serve --load (any ZooKeeper server).")
+    p.add_argument("--hosts", required=True, help="connect string, e.g. 127.0.0.1:2181")
+    p.add_argument("--path", default="/", help="export only this subtree (default /)")
+    p.add_argument("-o", "--output", help="write here instead of stdout")
+    p.add_argument("--timeout", type=float, default=10.0, help="connect timeout, s")
+    args = p.parse_args(argv)
+    try:
+        from kazoo.client import KazooClient
+    except ImportError:
+        print("zkwire export: needs kazoo (pip install kazoo)", file=sys.stderr)
+        return 2
+    from zkwire.testing import seed
+
+    client = KazooClient(hosts=args.hosts, timeout=args.timeout)
+    try:
+        client.start(timeout=args.timeout)
+    except Exception as e:
+        print("zkwire export: cannot connect to %s: %s" % (args.hosts, e), file=sys.stderr)
+        return 1
+    try:
+        text = seed.dumps(seed.export_kazoo(client, args.path))
+    except seed.SeedError as e:
+        print("zkwire export: %s" % e, file=sys.stderr)
+        return 1
+    finally:
+        client.stop()
+        client.close()
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -228,6 +331,8 @@ def main(argv=None) -> int:
         return cmd_serve(rest)
     if cmd == "dump":
         return cmd_dump(rest)
+    if cmd == "export":
+        return cmd_export(rest)
     if cmd == "bench":
         from zkwire.bench import main as bench_main
 
