@@ -78,7 +78,8 @@ def build_member(settings, reactor, server):
     return EnsembleMember(reactor, server, server.datadir.storage, settings.myid,
                           settings.membership, tick_ms=settings.tick_ms,
                           init_limit=settings.init_limit, sync_limit=settings.sync_limit,
-                          quorum_host="0.0.0.0" if settings.quorum_listen_on_all_ips else None)
+                          quorum_host="0.0.0.0" if settings.quorum_listen_on_all_ips else None,
+                          read_only_enabled=settings.read_only_enabled)
 
 
 def cmd_serve(argv) -> int:

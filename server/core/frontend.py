@@ -70,6 +70,9 @@ WRITE_OPS = frozenset((
     OpCode.reconfig,
 ))
 
+#: What ZooKeeper's ReadOnlyRequestProcessor answers NOTREADONLY.
+READ_ONLY_REFUSED = WRITE_OPS | frozenset((OpCode.sync, OpCode.deleteContainer))
+
 #: Opcodes ZooKeeper does not know (it answers UNIMPLEMENTED and closes).
 _NOT_REQUESTS = (OpCode.notification, OpCode.error)
 KNOWN_OPS = frozenset(v for k, v in vars(OpCode).items()
@@ -248,6 +251,11 @@ class ServerCore:
         #: connections are refused, as ZooKeeper refuses them while its
         #: server is not running.  Standalone, always True.
         self.serving = True
+        #: readonlymode.enabled on a member cut off from its quorum: clients
+        #: that allow it (ConnectRequest.readOnly) are served reads, their
+        #: writes answered NOTREADONLY, their new sessions local to us.
+        self.read_only = False
+        self._local_sessions = set()
         #: On a learner, sync and session re-attachment go through the leader:
         #: a SYNC packet answers the oldest sync waiting ((conn, _Pending) in
         #: order), a REVALIDATE reply a session's reconnect (session id ->
@@ -322,6 +330,9 @@ class ServerCore:
         self.stats.packets_received += 1
         conn.received += 1
         if not self.serving:
+            if self.read_only and getattr(req, "readOnly", False):
+                self._connect_read_only(conn, req, now_ms)
+                return
             self._close_conn(conn, "not serving: this ensemble member has no leader")
             return
         if req.lastZxidSeen > self.tree.last_zxid:
@@ -366,6 +377,46 @@ class ServerCore:
             self._emit(conn, ("connect", 0, 0, EXPIRED_PASSWD, False))
             self._close_conn(conn, "invalid session %#x, probably expired" % (sid & (2**64 - 1)))
 
+    def _connect_read_only(self, conn, req, now_ms) -> None:
+        """ZooKeeper's ReadOnlyZooKeeperServer: a new session is local to
+        this member (no txn: there is no leader to order one); a known
+        session with its password is taken as it is.  The reply says
+        readOnly."""
+        cfg = self.config
+        timeout = min(max(req.timeOut, cfg.min_session_timeout_ms), cfg.max_session_timeout_ms)
+        conn.timeout_ms = timeout
+        sid = req.sessionId
+        if req.lastZxidSeen > self.tree.last_zxid:
+            self._close_conn(conn, "client has seen zxid %#x, our last zxid is %#x"
+                             % (req.lastZxidSeen, self.tree.last_zxid))
+            return
+        if sid == 0:
+            sid = self.sessions.next_session_id()
+            self.sessions.add(sid, timeout, now_ms)
+            self._local_sessions.add(sid)
+        elif req.passwd != session_password(sid) or not self.sessions.touch(sid, now_ms, timeout):
+            self._emit(conn, ("connect", 0, 0, EXPIRED_PASSWD, True))
+            self._close_conn(conn, "invalid session %#x, probably expired" % (sid & (2**64 - 1)))
+            return
+        old = self.session_conn.pop(sid, None)
+        if old is not None and old is not conn:
+            self._close_conn(old, "session %#x reconnected elsewhere" % (sid & (2**64 - 1)))
+        conn.session_id = sid
+        self.session_conn[sid] = conn
+        conn.established = True
+        self._emit(conn, ("connect", timeout, sid, session_password(sid), True))
+
+    def leave_read_only(self) -> None:
+        """The quorum is back (or we have a role): read-only clients go, and
+        the sessions made here for them with them."""
+        if not self.read_only:
+            return
+        self.read_only = False
+        self.close_clients("leaving read-only mode")
+        for sid in self._local_sessions:
+            self.sessions.remove(sid)
+        self._local_sessions.clear()
+
     # --- requests ----------------------------------------------------------------
     def request(self, conn: Conn, xid: int, op: int, req, now_ms: int) -> None:
         """One decoded request from an established connection (``req`` may
@@ -409,6 +460,17 @@ class ServerCore:
             self._close_conn(conn, "unknown opcode %d" % op)
             return
         malformed = type(req) is Malformed
+        if not self.serving and self.read_only:
+            if op == OpCode.closeSession:
+                self._local_sessions.discard(sid)
+                self.sessions.remove(sid)
+                self.session_conn.pop(sid, None)
+                self._emit(conn, ("reply", xid, self.tree.last_zxid, 0, op, None))
+                self._close_conn(conn, "client closed its session")
+                return
+            # Every write, and sync, gets NOTREADONLY in its place in the FIFO.
+            self._read_or_queue(conn, xid, op, req, now_ms)
+            return
         if op in WRITE_OPS or op == OpCode.createSession:
             if malformed and op == OpCode.reconfig:
                 # reconfig is decoded before it gets a zxid: answered like a read.
@@ -574,6 +636,8 @@ class ServerCore:
         return node
 
     def _read_body(self, conn, op, req):
+        if op in READ_ONLY_REFUSED and not self.serving and self.read_only:
+            raise KeeperError(Err.NOTREADONLY)
         if type(req) is Malformed:
             raise KeeperError(Err.MARSHALLINGERROR)
         if getattr(req, "path", "") is None:

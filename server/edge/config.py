@@ -99,6 +99,8 @@ CFG_KEYS = {
 # Java system property -> (attribute, parser)
 PROP_KEYS = {
     "jute.maxbuffer": ("max_buffer", _int),
+    # Java's Boolean.getBoolean("readonlymode.enabled"): a -D property only.
+    "readonlymode.enabled": ("read_only_enabled", _bool),
     "zookeeper.extendedTypesEnabled": ("extended_types", _bool),
     "zookeeper.emulate353TTLNodes": ("emulate_353_ttl", _bool),
     "zookeeper.DigestAuthenticationProvider.superDigest": ("super_digest", _str),
@@ -160,6 +162,7 @@ class Settings:
         self.enforce_auth_schemes = ()
         self.require_sasl = False
         self.standalone_enabled = True
+        self.read_only_enabled = False
         self.membership = None       # quorum.membership.Membership of an ensemble
         self.myid = None
         self.peer_type = None

@@ -233,13 +233,15 @@ class _LeaderFactory(ClientFactory):
 
 class EnsembleMember:
     def __init__(self, reactor, server, storage, myid, membership, tick_ms=2000, init_limit=10,
-                 sync_limit=5, quorum_host=None, election_network=None, tick_interval_ms=None):
+                 sync_limit=5, quorum_host=None, election_network=None, tick_interval_ms=None,
+                 read_only_enabled=False):
         self.reactor = reactor
         self.server = server
         self.myid = myid
         self.membership = membership
         self.peer = QuorumPeer(server.core, storage, myid, membership, server.now_ms(),
-                               tick_ms=tick_ms, init_limit=init_limit, sync_limit=sync_limit)
+                               tick_ms=tick_ms, init_limit=init_limit, sync_limit=sync_limit,
+                               read_only_enabled=read_only_enabled)
         server.driver = self.peer
         server.on_send = self.send
         server.ensemble = self          # what the four-letter words report

@@ -28,6 +28,8 @@ FOUR_LETTER_WORDS = frozenset(c.encode("ascii") for c in COMMANDS)
 #: edge writes a few chunks per reactor turn, so other clients are served while
 #: a million watches are listed.
 LINES_PER_CHUNK = 2000
+#: The line Apache ZooKeeper 3.8.0 puts after srvr's version in read-only mode.
+READ_ONLY_BANNER = "READ-ONLY mode; serving only read-only clients\n"
 #: What ZooKeeper answers srvr/stat/mntr with while it has no leader.
 NOT_SERVING = "This ZooKeeper instance is not currently serving requests\n"
 
@@ -99,7 +101,7 @@ class FourLetterWords:
         return "imok"
 
     def cmd_isro(self, proto):
-        return "rw"
+        return "ro" if self._mode() == "read-only" else "rw"
 
     def _mode(self):
         """standalone, or leader / follower / observer (None: not serving)."""
@@ -130,9 +132,13 @@ class FourLetterWords:
         return "\n".join(lines) + "\n"
 
     def cmd_srvr(self, proto):
-        if self._mode() is None:
+        mode = self._mode()
+        if mode is None:
             return NOT_SERVING
-        return "Zookeeper version: %s\n" % FULL_VERSION + self._stats_block()
+        head = "Zookeeper version: %s\n" % FULL_VERSION
+        if mode == "read-only":
+            head += READ_ONLY_BANNER
+        return head + self._stats_block()
 
     def cmd_stat(self, proto):
         if self._mode() is None:

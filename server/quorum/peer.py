@@ -41,7 +41,8 @@ log = logging.getLogger("zkwire.peer")
 
 class QuorumPeer:
     def __init__(self, core, storage, myid: int, membership, now_ms: int, tick_ms: int = 2000,
-                 init_limit: int = 10, sync_limit: int = 5, config_text: str = None):
+                 init_limit: int = 10, sync_limit: int = 5, config_text: str = None,
+                 read_only_enabled: bool = False):
         self.core = core
         self.storage = storage
         self.myid = myid
@@ -52,6 +53,10 @@ class QuorumPeer:
         self.config_text = (config_text if config_text is not None
                             else membership.config_text()).encode()
         self.observer = myid in membership.observers
+        #: readonlymode.enabled: serve read-only clients while looking, once
+        #: ZooKeeper's grace period (max(2 s, tickTime)) has passed.
+        self.read_only_enabled = read_only_enabled
+        self.looking_since_ms = now_ms
         self.role = None
         self.state = LOOKING
         self.leader_sid = None
@@ -109,6 +114,11 @@ class QuorumPeer:
         if self.role is None:
             self.election.tick(now_ms)
             self._after_election(now_ms)
+            if (self.role is None and self.read_only_enabled and not self.core.read_only
+                    and now_ms - self.looking_since_ms >= max(2000, self.tick_ms)):
+                log.info("no quorum for %d ms: serving read-only clients",
+                         now_ms - self.looking_since_ms)
+                self.core.read_only = True
             return
         self.role.tick(now_ms)
         self._check_role(now_ms)
@@ -125,6 +135,7 @@ class QuorumPeer:
         return out
 
     def _start_election(self, now_ms) -> None:
+        self.looking_since_ms = now_ms
         self.state = LOOKING
         self.leader_sid = None
         self.elections += 1
@@ -136,6 +147,7 @@ class QuorumPeer:
         if vote is None or self.role is not None:
             return
         state = self.election.state
+        self.core.leave_read_only()
         self.leader_sid = vote.leader
         log.info("election decided: %s, leader %d (zxid %#x, epoch %d)",
                  {LEADING: "LEADING", FOLLOWING: "FOLLOWING", OBSERVING: "OBSERVING"}[state],
@@ -229,7 +241,10 @@ class QuorumPeer:
     # --- observability -------------------------------------------------------------------
     @property
     def mode(self) -> str:
-        """``srvr``'s Mode: leader, follower, observer; or None while looking."""
+        """``srvr``'s Mode: leader, follower, observer, read-only; or None
+        while looking."""
+        if self.role is None and self.core.read_only:
+            return "read-only"
         if self.role is None or not self.core.serving:
             return None
         return {LEADING: "leader", FOLLOWING: "follower", OBSERVING: "observer"}[self.state]

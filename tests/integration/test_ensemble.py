@@ -442,3 +442,57 @@ def test_five_zkwire_members_serve_the_java_client_and_lose_two(ensemble_of, tmp
     other.start()
     e.wait_serving()
     same_trees(e)
+
+
+@pytest.mark.parametrize("layout", ["zzz", pytest.param("jjj", marks=needs_java),
+                                    pytest.param("zjj", marks=needs_java)])
+def test_read_only_mode_serves_reads_while_the_quorum_is_gone(ensemble_of, layout):
+    """-Dreadonlymode.enabled=true, as kazoo's TestReadOnlyMode runs it
+    (its harness also sets localSessionsEnabled: without it a Java member
+    cannot open a session in read-only mode; zkwire opens a session local
+    to itself either way).  Observed on Debian's 3.8.0 ("jjj"): about 2 s
+    after losing its quorum member 1 says "Mode: read-only" and isro "ro";
+    a read-only client connects (CONNECTED_RO) and reads, its writes and
+    syncs get NOTREADONLY, a client that does not allow read-only is
+    refused; once the quorum is back it serves normally again."""
+    from kazoo.exceptions import NotReadOnlyCallError
+
+    e = ensemble_of(layout, sysprops={"readonlymode.enabled": "true"},
+                    extra_cfg={"localSessionsEnabled": "true",
+                               "localSessionsUpgradingEnabled": "true"})
+    c = client(e.hosts)
+    try:
+        c.create("/ro", b"x")
+        c.sync("/")
+    finally:
+        c.stop()
+        c.close()
+    wait_for(lambda: e[1].zxid() >= e[2].zxid() and e[1].zxid() >= e[3].zxid(), 10,
+             "member 1 to have every write")
+    e[2].stop()
+    e[3].stop()
+    wait_for(lambda: e[1].mode() == "read-only", 30, "read-only mode")
+    assert e[1].four("isro") == "ro"
+    assert "READ-ONLY mode; serving only read-only clients" in e[1].four("srvr")
+    ro = KazooClient(hosts=e[1].host, read_only=True, timeout=10.0)
+    ro.start(timeout=20)
+    try:
+        assert ro.client_state == "CONNECTED_RO"
+        assert ro.get("/ro")[0] == b"x"
+        with pytest.raises(NotReadOnlyCallError):
+            ro.create("/w")
+        with pytest.raises(NotReadOnlyCallError):
+            ro.sync("/")
+        rw = KazooClient(hosts=e[1].host, timeout=10.0,
+                         connection_retry=dict(max_tries=2, delay=0.1))
+        with pytest.raises(Exception):
+            rw.start(timeout=3)
+        rw.stop()
+        rw.close()
+        e[2].start()
+        e[3].start()
+        wait_for(lambda: e[1].mode() in ("leader", "follower"), 60, "the quorum")
+        assert e[1].four("isro") == "rw"
+    finally:
+        ro.stop()
+        ro.close()
