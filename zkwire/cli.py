@@ -9,6 +9,8 @@
     zkwire purge DATADIR [--log-dir DIR] [-n COUNT]
                                           keep the newest COUNT (>= 3) snapshots and
                                           the logs they need; delete the rest
+    zkwire sim --seeds N [--first-seed S] [--members 3|5] [--steps K] [--faults LIST]
+    zkwire sim --seed S                   simulate the ensemble under faults, one seed
                                           per run; --seed replays one with its trace
 
 ``serve`` runs a standalone server until Ctrl-C or SIGTERM.  The arguments map
@@ -344,6 +346,10 @@ def main(argv=None) -> int:
         from zkwire.xcheck import main as xcheck_main
 
         return xcheck_main(rest)
+    if cmd == "sim":
+        from zkwire.sim.runner import main as sim_main
+
+        return sim_main(rest)
     if cmd == "--version":
         print(_version())
         return 0

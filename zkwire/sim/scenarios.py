@@ -1,0 +1,376 @@
+"""Scripted scenarios: a world without random faults, driven to one situation.
+
+Theory of operation
+-------------------
+A :class:`Script` is a list of steps, each a condition on the world and an
+action; after every step of the world the current step's condition is
+tested, and when it holds its action runs and the script moves on.  Random
+faults are off (``faults=()``); the script injects its own, at the moments it
+waits for, so a scenario reaches its situation whatever the seed does with
+message delays and client operations (the seed still decides those, so each
+seed is another run of the same story).
+
+:data:`SCENARIOS` maps a name to a function ``(world) -> Script``;
+``zkwire sim --scenario NAME --seed S`` runs one, and
+:func:`run_scenario` is the API.  A scenario that never reaches its last step
+within its steps is broken, not passed: ``script.done`` says which.
+"""
+from __future__ import annotations
+
+from zkwire.server.quorum.leader import BROADCAST as LEADER_BROADCAST, Leader
+from zkwire.server.quorum.learner import BROADCAST as LEARNER_BROADCAST, NEWLEADER_PERSIST, Learner
+
+from zkwire.consts import OpCode
+from zkwire.server.quorum.packets import decode_txn
+
+from .world import SimConfig
+
+#: The txn types that change the tree (so a divergence shows in a digest).
+TREE_TXNS = frozenset((1, 2, 5, 15))
+#: Those that cannot be applied twice (a setData sets the version its txn says).
+NOT_IDEMPOTENT = frozenset((1, 2, 15))
+
+
+class Script:
+    """``trigger`` names the step whose action makes the situation the
+    scenario is about; ``triggered`` says whether the run got that far."""
+
+    def __init__(self, world, steps, trigger=None, retries=None):
+        self.world = world
+        self.steps = list(steps)
+        self.at = 0
+        self.vars = {}
+        self.names = [name for name, _, _ in self.steps]
+        self.trigger_at = self.names.index(trigger) if trigger is not None else len(self.names) - 1
+        #: step name -> (timeout_ms, step name to go back to, undo(world, vars)):
+        #: a step whose condition does not hold within its timeout is undone.
+        self.retries = retries or {}
+        self.since_us = 0
+        self.attempts = 0
+
+    @property
+    def triggered(self) -> bool:
+        return self.at > self.trigger_at
+
+    @property
+    def done(self) -> bool:
+        return self.at >= len(self.steps)
+
+    def __call__(self, world) -> None:
+        if self.at < len(self.steps):
+            name, cond, act = self.steps[self.at]
+            if cond(world, self.vars):
+                world.trace("script", name)
+                act(world, self.vars)
+                self.at += 1
+                self.since_us = world.t_us
+                return
+            retry = self.retries.get(name)
+            if retry is not None and world.t_us - self.since_us > retry[0] * 1000:
+                world.trace("script", "giving up on: " + name)
+                retry[2](world, self.vars)
+                self.at = self.names.index(retry[1])
+                self.since_us = world.t_us
+                self.attempts += 1
+
+    @property
+    def waiting_for(self) -> str:
+        return self.steps[self.at][0] if self.at < len(self.steps) else "nothing (done)"
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+def leader(world):
+    """The peer leading an established epoch, or None."""
+    for n in world.nodes.values():
+        role = n.peer.role if n.alive and n.peer is not None else None
+        if isinstance(role, Leader) and role.phase == LEADER_BROADCAST:
+            return n
+    return None
+
+
+def clients_idle(world, idle: bool) -> None:
+    for c in world.clients:
+        c.idle = idle
+
+
+def epoch_of(zxid: int) -> int:
+    return zxid >> 32
+
+
+# --- scenarios -----------------------------------------------------------------------------
+
+def unsynced_epoch(world) -> Script:
+    """A learner that missed an epoch syncs txns of the new epoch; its
+    connection resets while their batch is being synced (NEWLEADER_PERSIST):
+    the batch lands, currentEpoch was never written, and the reload refuses
+    the dataDir (EpochError), at once and at every restart."""
+
+    def a_leader(w, v):
+        return leader(w) is not None and w.checker.acked_writes >= v.get("acked", 0) + 3
+
+    def stop_follower(w, v):
+        lead = leader(w)
+        v["epoch"] = lead.peer.role.epoch
+        v["leader"] = lead
+        if "victim" not in v:
+            v["victim"] = next(n for sid, n in sorted(w.nodes.items()) if n is not lead)
+        v["victim"].stop("scenario: killed", restart=False)
+        v["acked"] = w.checker.acked_writes
+
+    def more_writes(w, v):
+        return w.checker.acked_writes >= v["acked"] + 2
+
+    def stop_leader(w, v):
+        v["leader"].stop("scenario: killed")           # restarts by itself
+
+    def new_epoch(w, v):
+        n = leader(w)
+        return (n is not None and n.peer.role.epoch > v["epoch"]
+                and epoch_of(w.checker.head) > v["epoch"])
+
+    def restart_victim(w, v):
+        f = v["victim"]
+        f.slow_fsync_until_us = w.t_us + 60 * 1000 * 1000
+        # A slow leader keeps proposals outstanding while the victim syncs:
+        # they reach it after the SNAP or DIFF, and go in the NEWLEADER batch.
+        v["new_leader"] = leader(w)
+        v["new_leader"].slow_fsync_until_us = w.t_us + 60 * 1000 * 1000
+        f.restart()
+
+    def syncing(w, v):
+        f = v["victim"]
+        role = f.peer.role if f.alive and f.peer is not None else None
+        return (isinstance(role, Learner) and role.phase == NEWLEADER_PERSIST
+                and f.fsync_in_flight is not None
+                and any(epoch_of(h.zxid) > v["epoch"] for h, _ in f.fsync_in_flight))
+
+    def reset(w, v):
+        f = v["victim"]
+        link = f.leader_link
+        w.schedule(0, link._at_leader, ("rst",))
+        link._at_learner(("rst",))
+
+    def reloaded(w, v):
+        f = v["victim"]
+        return not f.alive or f.fsync_in_flight is None
+
+    def done(w, v):
+        v["victim"].slow_fsync_until_us = 0
+        v["new_leader"].slow_fsync_until_us = 0
+
+    def undo(w, v):
+        # It synced without a new-epoch txn in the batch: once more.
+        done(w, v)
+        v["acked"] = w.checker.acked_writes
+
+    return Script(world, [
+        ("a leader", a_leader, stop_follower),
+        ("more writes", more_writes, stop_leader),
+        ("a new epoch with commits", new_epoch, restart_victim),
+        ("the victim syncing new-epoch txns", syncing, reset),
+        ("the batch landed", reloaded, done),
+    ], trigger="the victim syncing new-epoch txns",
+        retries={"the victim syncing new-epoch txns": (3000, "a leader", undo)})
+
+
+def dirty_snapshot(world) -> Script:
+    """A follower logs a txn that is never committed and restarts, so the
+    snapshot of its loaded state holds that txn; the new leader TRUNCates it
+    before the new epoch has committed anything (the NEWLEADER snapshot is at
+    an older zxid than the dirty one); the follower restarts again and
+    recovery loads the dirty snapshot: the discarded txn is back, under the
+    new epoch's txns."""
+
+    def first_leader(w, v):
+        return leader(w) is not None and w.checker.acked_writes >= 3
+
+    def isolate(w, v):
+        lead = leader(w)
+        others = [n for sid, n in sorted(w.nodes.items()) if n is not lead]
+        v["leader"], v["victim"], v["other"] = lead, others[0], others[1]
+        v["epoch"] = lead.peer.role.epoch
+        l, f, m = lead.sid, others[0].sid, others[1].sid
+        # The leader hears no ACK from anyone and its own log is slow: its
+        # proposals reach the victim's log and commit nowhere.
+        w.cuts = {(l, m), (m, l), (f, l)}
+        lead.slow_fsync_until_us = w.t_us + 60 * 1000 * 1000
+        v["cut_us"] = w.t_us
+
+    def _not_on(node, z):
+        if node.storage.last_logged_zxid() >= z:
+            return False
+        role = node.peer.role if node.alive and node.peer is not None else None
+        return not isinstance(role, Learner) or z not in role._proposed
+
+    def victim_logged(w, v):
+        f, m = v["victim"], v["other"]
+        role = f.peer.role if f.alive and f.peer is not None else None
+        if (not isinstance(role, Learner) or f.fsync_in_flight is not None
+                or w.t_us < v["cut_us"] + 100 * 1000):
+            return False
+        last = role.last_logged_zxid
+        return any(z <= last and z > w.checker.head and h.type in NOT_IDEMPOTENT
+                   and _not_on(m, z) for z, (h, _) in role._proposed.items())
+
+    def undo_isolate(w, v):
+        v["leader"].slow_fsync_until_us = 0
+        w.cuts = set()
+        w.heal_streams()
+
+    def crash_both(w, v):
+        v["victim"].stop("scenario: killed", restart=False)
+        v["leader"].stop("scenario: power cut", power=True, torn=False)  # loses the txn
+        v["leader"].slow_fsync_until_us = 0
+        w.cuts = set()
+        w.heal_streams()
+        clients_idle(w, True)
+
+    def new_epoch(w, v):
+        n = leader(w)
+        return n is not None and n.peer.role.epoch > v["epoch"]
+
+    def restart_victim(w, v):
+        v["victim"].restart()
+
+    def dirty_newest(w, v):
+        # The victim's newest snapshot holds a state the ensemble never chose.
+        snaps = v["victim"].storage.list_snapshots()
+        return bool(snaps) and snaps[0][0] not in w.checker.line_index
+
+    def victim_serving(w, v):
+        f = v["victim"]
+        return f.alive and f.core.serving and dirty_newest(w, v)
+
+    def writes_again(w, v):
+        clients_idle(w, False)
+        v["acked"] = w.checker.acked_writes
+
+    def new_writes(w, v):
+        f = v["victim"]
+        return (w.checker.acked_writes >= v["acked"] + 3 and f.fsync_in_flight is None
+                and dirty_newest(w, v))
+
+    def restart_again(w, v):
+        f = v["victim"]
+        f.stop("scenario: killed")
+
+    def victim_serving_again(w, v):
+        f = v["victim"]
+        return f.alive and f.core is not None and f.core.serving
+
+    return Script(world, [
+        ("first leader", first_leader, isolate),
+        ("an uncommitted txn in the victim's log", victim_logged, crash_both),
+        ("a new epoch without the victim", new_epoch, restart_victim),
+        ("the victim TRUNCated, serving, a dirty snapshot its newest", victim_serving,
+         writes_again),
+        ("writes in the new epoch", new_writes, restart_again),
+        ("the victim serving after its restart", victim_serving_again,
+         lambda w, v: None),
+    ], trigger="writes in the new epoch",
+        retries={"an uncommitted txn in the victim's log": (450, "first leader", undo_isolate)})
+
+
+def fuzzy_snapshot(world) -> Script:
+    """A follower with a slow disk applies COMMITs of txns it has not logged
+    yet; a snapshot of its tree begins and, while it is taken, more such txns
+    change nodes it has not copied yet; then its connection resets: the txns
+    never handed out to persist are dropped, the snapshot (named after the
+    zxid at its start) keeps their effects, and recovery from it cannot
+    replay them away."""
+
+    def first_leader(w, v):
+        return leader(w) is not None and w.checker.acked_writes >= 5
+
+    def slow_victim(w, v):
+        lead = leader(w)
+        f = v["victim"] = next(n for sid, n in sorted(w.nodes.items())
+                               if n is not lead and sid in w.membership.voters)
+        f.slow_fsync_until_us = w.t_us + 60 * 1000 * 1000
+        dd = f.datadir
+        dd._next_snapshot_at = dd._since_snapshot + 2
+
+    def captured_unlogged(w, v):
+        f = v["victim"]
+        role = f.peer.role if f.alive and f.peer is not None else None
+        cap = f.capture
+        if cap is None or not isinstance(role, Learner) or role.phase != LEARNER_BROADCAST:
+            return False
+        batch = f.fsync_in_flight
+        logged = batch[-1][0].zxid if batch else role.last_logged_zxid
+        last = f.core.tree.last_zxid
+        if last <= cap.zxid or last <= logged:
+            return False
+        # A txn applied since the capture began, that will not be logged, and
+        # that deleted a node the capture has yet to copy (it will be missing
+        # from the snapshot, and its delete applied again: NONODE).
+        ahead = set(cap._paths[cap._next:])
+        for z in range(max(cap.zxid, logged) + 1, last + 1):
+            data = w.checker.pool.get(z)
+            if data is None:
+                continue
+            hdr, txn, _ = decode_txn(data)
+            if hdr.type == OpCode.delete and txn.path in ahead:
+                return True
+        return False
+
+    def reset(w, v):
+        f = v["victim"]
+        # The rest of the capture goes fast (so it is saved before the batch
+        # in flight lands and the role's state is reloaded).
+        cap = f.capture
+        while not cap.step(1000):
+            pass
+        f._snapshot_step_now(cap)
+        link = f.leader_link
+        w.schedule(0, link._at_leader, ("rst",))
+        link._at_learner(("rst",))
+
+    def reloaded(w, v):
+        f = v["victim"]
+        return not f.alive or f.fsync_in_flight is None
+
+    def fast_again(w, v):
+        v["victim"].slow_fsync_until_us = 0
+
+    def serving(w, v):
+        f = v["victim"]
+        return f.alive and f.core.serving
+
+    def rearm(w, v):
+        f = v["victim"]
+        if f.alive and f.datadir is not None:
+            f.datadir._next_snapshot_at = f.datadir._since_snapshot + 2
+
+    return Script(world, [
+        ("first leader", first_leader, slow_victim),
+        ("a capture holding unlogged txns", captured_unlogged, reset),
+        ("the batch landed", reloaded, fast_again),
+        ("the victim serving again", serving, lambda w, v: None),
+    ], trigger="a capture holding unlogged txns",
+        retries={"a capture holding unlogged txns": (300, "a capture holding unlogged txns",
+                                                     rearm)})
+
+
+SCENARIOS = {
+    "fuzzy-snapshot": fuzzy_snapshot,
+    "unsynced-epoch": unsynced_epoch,
+    "dirty-snapshot": dirty_snapshot,
+}
+
+
+def run_scenario(name: str, seed: int = 1, steps: int = 20000, members: int = 3,
+                 capture: bool = False):
+    """-> (SimResult, Script).  The run stops at the first violation."""
+    from .runner import run_seed
+
+    holder = {}
+
+    def setup(world):
+        script = holder["script"] = SCENARIOS[name](world)
+        world.watchers.append(script)
+
+    res = run_seed(seed, SimConfig(members=members, steps=steps, faults=()), capture=capture,
+                   setup=setup)
+    return res, holder["script"]
