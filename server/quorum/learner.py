@@ -161,6 +161,10 @@ class Learner:
         self._snap_bytes = 0
         self._snap_zxid = None
         self._newleader_zxid = None
+        # Committed txns waiting for our own log to hold them: the tree never
+        # holds a txn the log does not (a snapshot of it would be fuzzy past
+        # what recovery can replay).
+        self._apply_wait = deque()
         self._uptodate_seen = False
         self._last_queued = 0
         self._heard_ms = now_ms
@@ -269,6 +273,10 @@ class Learner:
         self.sync_mode = TRUNC
         zxid = pkt.zxid
         self.storage.truncate_to(zxid)
+        # A snapshot taken past the cut (the one written at start-up holds
+        # every logged txn) would win the next recovery: it goes too.
+        for path in self.storage.remove_snapshots_after(zxid):
+            log.info("TRUNC to %#x: removed %s", zxid, path)
         tree, sessions, last, _ = self.storage.recover(max_zxid=zxid)
         if last != zxid:
             raise LeaderLost("TRUNC to %#x, but our log then ends at %#x" % (zxid, last))
@@ -304,6 +312,7 @@ class Learner:
         # leader did not keep: replayed over the snapshot it would corrupt it.
         if self.storage.last_logged_zxid() > self._snap_zxid:
             self.storage.truncate_to(self._snap_zxid)
+        self.storage.remove_snapshots_after(self._snap_zxid)
         self.core.replace_state(ns.tree, ns.sessions, now_ms)
         self._init_config(now_ms)
 
@@ -345,14 +354,14 @@ class Learner:
         if self.phase == SYNCING and self.sync_mode != DIFF:
             # After SNAP or TRUNC the snapshot written at NEWLEADER holds it;
             # applied now, logged with the rest at NEWLEADER.
-            self._apply(hdr, txn, now_ms)
+            self._apply(hdr, txn, now_ms, report=False)
             self._mark_no_ack(zxid)
             return
         if self.phase == SYNCING:
             self._sync_committed.append((hdr, txn))
             self._mark_no_ack(zxid)
             return
-        self._apply(hdr, txn, now_ms)
+        self._apply_when_logged(hdr, txn, now_ms)
 
     def _mark_no_ack(self, zxid):
         # A txn committed during sync needs no ACK (the leader counted a quorum).
@@ -369,12 +378,31 @@ class Learner:
         self._to_log.append((hdr, txn, digest, False))
         if self.phase == SYNCING and self.sync_mode == DIFF:
             self._sync_committed.append((hdr, txn))
+        elif self.phase == SYNCING:
+            self._apply(hdr, txn, now_ms, report=False)
         else:
-            self._apply(hdr, txn, now_ms)
+            self._apply_when_logged(hdr, txn, now_ms)
 
-    def _apply(self, hdr, txn, now_ms):
+    def _apply(self, hdr, txn, now_ms, report=True):
         self.core.commit([(hdr, txn)], now_ms)
-        self._committed.append((hdr, txn))
+        if report:
+            # The edge counts these towards its next snapshot.  Not those
+            # applied during a SNAP/TRUNC sync: the NEWLEADER snapshot holds
+            # them, and a background one begun before it would be fuzzy
+            # over txns not yet logged.
+            self._committed.append((hdr, txn))
+
+    def _apply_when_logged(self, hdr, txn, now_ms):
+        if not self._apply_wait and hdr.zxid <= self.last_logged_zxid:
+            self._apply(hdr, txn, now_ms)
+        else:
+            self._apply_wait.append((hdr, txn))
+
+    def _apply_logged(self, now_ms):
+        wait = self._apply_wait
+        while wait and wait[0][0].zxid <= self.last_logged_zxid:
+            hdr, txn = wait.popleft()
+            self._apply(hdr, txn, now_ms)
 
     def _newleader(self, pkt, now_ms):
         self._expect(SYNCING)
@@ -387,8 +415,8 @@ class Learner:
         log.info("synced by %s to zxid %#x (epoch %d)", packet_name(self.sync_mode),
                  self.core.tree.last_zxid if self.sync_mode != DIFF or not self._sync_committed
                  else self._sync_committed[-1][0].zxid, self.new_epoch)
-        for hdr, txn in self._sync_committed:
-            self._apply(hdr, txn, now_ms)
+        # A DIFF's txns are applied once logged, with the NEWLEADER batch.
+        self._apply_wait.extend(self._sync_committed)
         self._sync_committed = []
         if self.sync_mode in (SNAP, TRUNC):
             # Durable before any ACK: a restart must come back to this state.
@@ -396,6 +424,12 @@ class Learner:
             sessions = {sid: s.timeout_ms for sid, s in self.core.sessions.sessions.items()}
             self.storage.save_snapshot(tree, sessions, tree.last_zxid)
         self._newleader_zxid = pkt.zxid
+        if self.new_epoch > self.current_epoch:
+            # The txns about to be logged may belong to the new epoch, and
+            # currentEpoch is written only once they are durable: mark the
+            # update, so a crash in between leaves a dataDir that loads
+            # (ZooKeeper's loadDataBase takes currentEpoch.tmp then).
+            self.storage.begin_epoch_update(CURRENT_EPOCH, self.new_epoch)
         self.phase = NEWLEADER_PERSIST
         if not self._to_log and self._unsynced is None:
             self._acknowledge_newleader()
@@ -428,6 +462,7 @@ class Learner:
         self.last_logged_zxid = zxid
         if self.phase == LOST:
             return
+        self._apply_logged(now_ms)
         if self.phase == NEWLEADER_PERSIST and not self._to_log:
             self._acknowledge_newleader()
         if self.observer or self.phase != BROADCAST:

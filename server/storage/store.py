@@ -180,6 +180,28 @@ class Storage:
     def write_epoch(self, name: str, value: int) -> None:
         write_epoch(self.data_dir, name, value, self.disk)
 
+    def begin_epoch_update(self, name: str, value: int) -> None:
+        """Durably leave ``<name>.tmp`` holding ``value``: the mark ZooKeeper's
+        loadDataBase reads when the log has reached an epoch the file has
+        not (a crash between logging a new epoch's txns and writing
+        ``name``).  The next ``write_epoch(name, ...)`` consumes it."""
+        path = epoch_path(self.data_dir, name) + TMP_SUFFIX
+        self.disk.makedirs(os.path.dirname(path))
+        self.disk.write_atomic(path, str(int(value)).encode("ascii"), path + TMP_SUFFIX)
+
+    def remove_snapshots_after(self, zxid: int) -> List[str]:
+        """Delete the snapshots of a later zxid than ``zxid`` (after a TRUNC
+        or SNAP: they hold txns the ensemble did not keep, and recovery
+        would load the newest of them).  -> the paths removed."""
+        removed = []
+        for z, path in self.list_snapshots():
+            if z > zxid:
+                self.disk.remove(path)
+                removed.append(path)
+        if removed:
+            self.disk.sync_dir(os.path.dirname(removed[0]))
+        return removed
+
     # --- the whole dataDir ------------------------------------------------------------
     def recover(self, kill_orphans: bool = True, max_zxid: Optional[int] = None):
         """``(tree, sessions, last_zxid, report)``; see server/storage/recovery.py."""
