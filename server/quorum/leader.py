@@ -174,6 +174,10 @@ class Leader:
         # epoch's history, as in ZooKeeper).
         self.history = deque(((h, t, encode_txn(h, t)) for h, t in history), maxlen=HISTORY_TXNS)
         self._pending_syncs = {}          # zxid -> [lid], answered once it commits
+        # Committed txns not yet in our own log: applied once they are (the
+        # tree never holds a txn our log does not; see learner.py).
+        self._apply_wait = deque()
+        self._logged_zxid = core.tree.last_zxid
         self._next_ping_ms = now_ms
         #: srvr's "Proposal sizes last/min/max" (bytes of PROPOSAL data; -1: none yet).
         self.proposal_sizes = (-1, -1, -1)
@@ -353,6 +357,9 @@ class Leader:
             txns = list(hist)
         else:
             self._snapshot_to(ln)
+            # Committed txns our own log (and so our tree) does not hold yet
+            # follow the snapshot, or the learner would miss them.
+            txns = [(h, t, encode_txn(h, t)) for h, t in self._apply_wait]
         for h, _, data in txns:
             if ln.observer:
                 self._to(ln.lid, INFORM, h.zxid, data)
@@ -441,11 +448,16 @@ class Leader:
         self._unsynced = None
         if self.phase == LOST:
             return
+        self._logged_zxid = zxid
         for hdr, _ in batch:
             p = self.outstanding.get(hdr.zxid)
             if p is not None:
                 p.acks.add(self.myid)
         self._try_commit(now_ms)
+        wait = self._apply_wait
+        while wait and wait[0][0].zxid <= zxid:
+            hdr, txn = wait.popleft()
+            self._apply(hdr, txn, now_ms)
 
     def _try_commit(self, now_ms) -> None:
         out = self.outstanding
@@ -463,10 +475,16 @@ class Leader:
                     self._to(ln.lid, INFORM, zxid, p.data)
                 else:
                     self._to(ln.lid, COMMIT, zxid)
-            self.core.commit([(p.hdr, p.txn)], now_ms)
-            self._committed.append((p.hdr, p.txn))
+            if not self._apply_wait and zxid <= self._logged_zxid:
+                self._apply(p.hdr, p.txn, now_ms)
+            else:
+                self._apply_wait.append((p.hdr, p.txn))
             for lid in self._pending_syncs.pop(zxid, ()):
                 self._to(lid, SYNC, 0)
+
+    def _apply(self, hdr, txn, now_ms) -> None:
+        self.core.commit([(hdr, txn)], now_ms)
+        self._committed.append((hdr, txn))
 
     def _request(self, ln, pkt, now_ms):
         if ln.state != SYNCED or self.phase != BROADCAST:
@@ -498,7 +516,13 @@ class Leader:
         if type(req) is Malformed or req is None:
             proposer.reject(sid, cxid, Err.MARSHALLINGERROR, now_ms)
             return
-        self.core.sessions.touch(sid, now_ms)
+        if not self.core.sessions.touch(sid, now_ms):
+            # ZooKeeper's PrepRequestProcessor checks the session first: a
+            # write of a session that expired or is closing becomes an error
+            # txn (SESSIONEXPIRED), never a change (an ephemeral of a dead
+            # session would outlive it).
+            proposer.reject(sid, cxid, Err.SESSIONEXPIRED, now_ms)
+            return
         proposer.write(sid, cxid, op, req, ids, now_ms)
 
     def _ping(self, ln, pkt, now_ms):
