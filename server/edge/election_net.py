@@ -264,6 +264,9 @@ class ElectionNetwork:
         self._unreachable: Set[int] = set()           # sids whose last dial failed (logged once)
         self._observer_counter = -1
         self._warned_at: Dict[str, float] = {}
+        #: A test partition (zkwire.testing.Ensemble): sids we neither dial,
+        #: accept nor send to; set through :meth:`block`.
+        self.blocked: Set[int] = set()
 
     # --- public ------------------------------------------------------------------------------
     def start(self):
@@ -318,6 +321,8 @@ class ElectionNetwork:
             call = self.reactor.callLater(0, self._deliver_loopback, payload)
             self._loopback.add(call)
             return
+        if sid in self.blocked:
+            return
         if sid not in self.membership.members and sid not in self._conns \
                 and sid not in self._learned:
             log.debug("server %d: no connection to, and no address of, server %d; "
@@ -331,6 +336,24 @@ class ElectionNetwork:
         self._queued[sid] = payload   # SEND_CAPACITY = 1: the newest replaces the oldest
         if conn is None:
             self._connect_one(sid)
+
+    def block(self, sids) -> None:
+        """A test partition: from now on, no connection with any of ``sids``
+        (those we have are aborted, dials stopped, new ones refused on both
+        sides of the handshake) and messages to them are dropped, until
+        ``block(())``.  For zkwire.testing.Ensemble; not a ZooKeeper feature."""
+        self.blocked = set(sids)
+        for sid in [s for s in self._dialing if s in self.blocked]:
+            connector = self._dialing.pop(sid)
+            try:
+                connector.stopConnecting()
+            except Exception:   # already connected: its connection is in _all
+                pass
+        for sid in self.blocked:
+            self._queued.pop(sid, None)
+        for conn in list(self._all):
+            if conn.sid is not None and conn.sid in self.blocked:
+                self._close(conn, "partitioned", abort=True)
 
     def connected(self, sid: int) -> bool:
         """Whether a connection to ``sid`` is kept (QuorumCnxManager.connectedToPeer)."""
@@ -366,7 +389,7 @@ class ElectionNetwork:
 
     def _connect_one(self, sid: int, address: Optional[Tuple[str, int]] = None) -> None:
         """Dial ``sid`` unless we have a connection to it or a dial in progress."""
-        if self.stopped or sid in self._conns or sid in self._dialing:
+        if self.stopped or sid in self._conns or sid in self._dialing or sid in self.blocked:
             return
         member = self.membership.members.get(sid)
         if member is not None:
@@ -423,7 +446,7 @@ class ElectionNetwork:
         self._all.add(conn)
         self._dialing.pop(sid, None)
         self._unreachable.discard(sid)
-        if self.stopped:
+        if self.stopped or sid in self.blocked:
             conn.close(abort=True)
             return
         conn.transport.write(self.handshake)
@@ -449,6 +472,9 @@ class ElectionNetwork:
         conn.sid = sid
         if sid == self.myid:
             self._close(conn, "its handshake names our own sid %d" % sid, bad_input=True)
+            return
+        if sid in self.blocked:
+            conn.close(abort=True)
             return
         member = sid in self.membership.members
         if not member and not self._admit_nonmember(sid):

@@ -178,6 +178,11 @@ class LeaderConnection(Protocol):
             self.gone = True
             self.transport.loseConnection()
             return
+        if self.sid in m.blocked:
+            # A test partition came while we dialed: the connection is lost at once.
+            m.leader_conn = self
+            self.transport.abortConnection()
+            return
         m.leader_conn = self
         m.peer.leader_connected(m.now_ms())
         m.server.after_input()
@@ -263,6 +268,9 @@ class EnsembleMember:
         self._quorum_listener = None
         self._dial_call = None
         self.stopped = False
+        #: A test partition (zkwire.testing.Ensemble): peer sids we have no
+        #: election or quorum connection with; set through :meth:`block`.
+        self.blocked = set()
 
     def now_ms(self) -> int:
         return self.server.now_ms()
@@ -365,6 +373,23 @@ class EnsembleMember:
             self._quorum_listener.stopListening()
         return self.server.stop()
 
+    def block(self, sids) -> None:
+        """A test partition: cut the election and quorum connections with
+        ``sids`` and refuse new ones until ``block(())``.  The peer sees what
+        it sees when the network fails: a lost leader, lost learners, silent
+        election peers.  For zkwire.testing.Ensemble; not a ZooKeeper feature."""
+        self.blocked = set(sids)
+        self.election_net.block(self.blocked)
+        conn = self.leader_conn
+        if conn is not None and conn.sid in self.blocked:
+            conn.transport.abortConnection()     # connectionLost tells the peer
+        role = self._leader()
+        if role is not None:
+            for lid, conn in list(self.learners.items()):
+                ln = role.learners.get(lid)
+                if ln is not None and ln.sid in self.blocked:
+                    conn.transport.abortConnection()
+
     def _on_tick(self):
         if self.server.fatal_error is not None:
             return
@@ -449,9 +474,14 @@ class EnsembleMember:
         if first_ms is None:
             first_ms = self.now_ms()
         self.leader_conn_wanted = sid
+        factory = _LeaderFactory(self, sid, host, port, first_ms)
+        if sid in self.blocked:
+            # A test partition: the dial fails as an unreachable host's would.
+            self._dial_call = self.reactor.callLater(LEADER_RETRY_S, self.leader_dial_failed,
+                                                     factory, "partitioned from server %d" % sid)
+            return
         timeout_s = max(1.0, self.peer.tick_ms * self.peer.init_limit / 1000.0)
-        self.reactor.connectTCP(host, port, _LeaderFactory(self, sid, host, port, first_ms),
-                                timeout=timeout_s)
+        self.reactor.connectTCP(host, port, factory, timeout=timeout_s)
 
     def leader_dial_failed(self, factory, why):
         if self.stopped or self.leader_conn_wanted != factory.sid:

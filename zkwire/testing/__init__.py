@@ -8,6 +8,8 @@
 * :class:`TestService` -- the same server as a Twisted service on your
   reactor, for Twisted programs; :mod:`zkwire.testing.trial` for
   twisted.trial tests.
+* :class:`Ensemble` -- a replicated ensemble in this process (``Ensemble(3)``),
+  with ``kill``, ``restart``, ``partition``/``heal`` and ``leader``.
 * :class:`KazooTestHarness` / :class:`KazooTestCase` -- drop-ins for
   ``kazoo.testing``'s, with no Java.
 * The pytest fixtures ``zk_server``, ``zk_client`` and ``zk_faults`` come
@@ -26,6 +28,7 @@ _WHERE = {
     "TestServer": "server",
     "Faults": "server",
     "serve": "server",
+    "Ensemble": "ensemble",
     "TestService": "service",
     "ServerStopped": "service",
     "NoSuchSession": "service",
