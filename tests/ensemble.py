@@ -16,13 +16,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-from servers import ZK_CLASSPATH, free_port, wait_until
+from servers import ZK_CLASSPATH, four_letter, free_port, wait_until
 
 TICK_MS = 200
 INIT_LIMIT = 25
@@ -121,18 +120,7 @@ class Member:
         return self.proc is not None and self.proc.poll() is None
 
     def four(self, word: str) -> str:
-        try:
-            with socket.create_connection(("127.0.0.1", self.client_port), timeout=2.0) as s:
-                s.sendall(word.encode())
-                out = []
-                while True:
-                    b = s.recv(65536)
-                    if not b:
-                        break
-                    out.append(b)
-                return b"".join(out).decode(errors="replace")
-        except OSError:
-            return ""
+        return four_letter(self.client_port, word, 2.0)
 
     def mode(self):
         for line in self.four("srvr").splitlines():

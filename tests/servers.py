@@ -49,6 +49,22 @@ def wait_until(predicate, timeout: float = 5.0) -> bool:
     return predicate()
 
 
+def four_letter(port: int, word: str, timeout_s: float = 5.0) -> str:
+    """A four-letter word's answer from 127.0.0.1:``port`` ("" if none)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as s:
+            s.sendall(word.encode())
+            chunks = []
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                chunks.append(b)
+            return b"".join(chunks).decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def apache_zookeeper_available() -> bool:
     return os.path.exists("/usr/share/java/zookeeper.jar") and shutil.which("java") is not None
 
@@ -111,18 +127,7 @@ class ServerProcess:
         raise RuntimeError(f"{self.kind} did not start in {timeout_s}s:\n{self.log_text()}")
 
     def four_letter(self, word: str, timeout_s: float = 5.0) -> str:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=timeout_s) as s:
-                s.sendall(word.encode())
-                chunks = []
-                while True:
-                    b = s.recv(65536)
-                    if not b:
-                        break
-                    chunks.append(b)
-                return b"".join(chunks).decode()
-        except OSError:
-            return ""
+        return four_letter(self.port, word, timeout_s)
 
     def log_text(self) -> str:
         try:

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import ast
 import inspect
-import socket
 
 import pytest
 
-from servers import DEFAULT_CFG, target_kind
+from servers import DEFAULT_CFG, four_letter, target_kind
 from zkwire.testing import TestServer
 
 
@@ -25,18 +24,7 @@ class InProcessServer(TestServer):
     kind = "zkwire"
 
     def four_letter(self, word: str, timeout_s: float = 5.0) -> str:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=timeout_s) as s:
-                s.sendall(word.encode())
-                chunks = []
-                while True:
-                    b = s.recv(65536)
-                    if not b:
-                        break
-                    chunks.append(b)
-                return b"".join(chunks).decode()
-        except OSError:
-            return ""
+        return four_letter(self.port, word, timeout_s)
 
 
 @pytest.fixture(scope="module")
