@@ -462,17 +462,7 @@ class Server:
         raise RuntimeError("%s did not start" % self.label)
 
     def four_letter(self, word):
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                s.sendall(word.encode())
-                chunks = []
-                while True:
-                    b = s.recv(65536)
-                    if not b:
-                        return b"".join(chunks).decode()
-                    chunks.append(b)
-        except OSError:
-            return ""
+        return _four_letter(self.port, word)
 
     def memory_mb(self, key="VmHWM") -> float:
         """``VmHWM``: peak RSS; ``VmRSS``: RSS now."""

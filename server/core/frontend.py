@@ -329,10 +329,7 @@ class ServerCore:
         conn.read_only_field = read_only_field
         self.stats.packets_received += 1
         conn.received += 1
-        if not self.serving:
-            if self.read_only and getattr(req, "readOnly", False):
-                self._connect_read_only(conn, req, now_ms)
-                return
+        if not self.serving and not (self.read_only and getattr(req, "readOnly", False)):
             self._close_conn(conn, "not serving: this ensemble member has no leader")
             return
         if req.lastZxidSeen > self.tree.last_zxid:
@@ -343,6 +340,9 @@ class ServerCore:
         cfg = self.config
         timeout = min(max(req.timeOut, cfg.min_session_timeout_ms), cfg.max_session_timeout_ms)
         conn.timeout_ms = timeout
+        if not self.serving:
+            self._connect_read_only(conn, req, timeout, now_ms)
+            return
         if req.sessionId == 0:
             sid = self.sessions.next_session_id()
             conn.session_id = sid
@@ -377,19 +377,12 @@ class ServerCore:
             self._emit(conn, ("connect", 0, 0, EXPIRED_PASSWD, False))
             self._close_conn(conn, "invalid session %#x, probably expired" % (sid & (2**64 - 1)))
 
-    def _connect_read_only(self, conn, req, now_ms) -> None:
+    def _connect_read_only(self, conn, req, timeout, now_ms) -> None:
         """ZooKeeper's ReadOnlyZooKeeperServer: a new session is local to
         this member (no txn: there is no leader to order one); a known
         session with its password is taken as it is.  The reply says
         readOnly."""
-        cfg = self.config
-        timeout = min(max(req.timeOut, cfg.min_session_timeout_ms), cfg.max_session_timeout_ms)
-        conn.timeout_ms = timeout
         sid = req.sessionId
-        if req.lastZxidSeen > self.tree.last_zxid:
-            self._close_conn(conn, "client has seen zxid %#x, our last zxid is %#x"
-                             % (req.lastZxidSeen, self.tree.last_zxid))
-            return
         if sid == 0:
             sid = self.sessions.next_session_id()
             self.sessions.add(sid, timeout, now_ms)

@@ -35,7 +35,8 @@ import logging
 from twisted.internet.protocol import ClientFactory, Factory, Protocol
 
 from ..quorum.leader import Leader
-from ..quorum.packets import FOLLOWING, LEADING, OBSERVING, PacketError, QuorumStreamDecoder
+from ..quorum.packets import (FOLLOWING, LEADING, LOOKING, OBSERVING, PacketError,
+                              QuorumStreamDecoder)
 from ..quorum.peer import QuorumPeer
 
 log = logging.getLogger("zkwire.ensemble")
@@ -407,8 +408,6 @@ class EnsembleMember:
         have waited initLimit ticks."""
         if not self.waiting_learners:
             return
-        from ..quorum.packets import LEADING, LOOKING
-
         state = self.peer.state
         limit_ms = self.peer.tick_ms * self.peer.init_limit
         now = self.now_ms()

@@ -53,14 +53,14 @@ import logging
 from collections import deque
 
 from zkwire.consts import OpCode
-from zkwire.protocol import Malformed, encode_request
+from zkwire.protocol import encode_request
 
 from ..core.driver import Ready
 from ..storage.snapshot import read_snapshot_body
 from ..storage.store import ACCEPTED_EPOCH, CURRENT_EPOCH
 from .epochs import epoch_of, make_zxid
 from .packets import (
-    ACK, ACKEPOCH, COMMIT, COMMITANDACTIVATE, DIFF, FOLLOWERINFO, INFORM, INFORMANDACTIVATE,
+    ACK, ACKEPOCH, COMMIT, DIFF, FOLLOWERINFO, INFORM,
     LEADERINFO, NEWLEADER, OBSERVERINFO, PING, PROPOSAL, REQUEST, REVALIDATE, SNAP, SYNC,
     TRUNC, UPTODATE, PacketError, RequestPayload, SnapshotChunk, decode_revalidate_reply,
     decode_txn, encode_ack_epoch, encode_learner_info, encode_packet,
@@ -508,6 +508,5 @@ _HANDLERS = {
     REVALIDATE: Learner._revalidate,
 }
 
-# Reconfig (COMMITANDACTIVATE, INFORMANDACTIVATE) is not supported: the
-# conversation ends, as it does for any packet the learner cannot act on.
-_UNSUPPORTED = (COMMITANDACTIVATE, INFORMANDACTIVATE)
+# Reconfig (COMMITANDACTIVATE, INFORMANDACTIVATE) is not supported: like any packet
+# without a handler, it ends the conversation.
