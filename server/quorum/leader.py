@@ -333,8 +333,14 @@ class Leader:
         last = self.last_committed
         hist = self.history
         txns = []
+        # epoch << 32 (a learner synced by SNAP at the start of an epoch, or
+        # restarted from a snapshot named so) is no txn of ours: as in
+        # ZooKeeper's syncFollower, such a learner is never sent TRUNC.
+        new_epoch_peer = peer > 0 and not peer & 0xFFFFFFFF
         if peer == last:
             self._to(ln.lid, DIFF, last)
+        elif peer > last and new_epoch_peer:
+            txns = self._snapshot_to(ln)
         elif peer > last:
             self._to(ln.lid, TRUNC, last)
         elif hist and hist[0][0].zxid <= peer:
@@ -347,7 +353,7 @@ class Leader:
                     start = i
                     break
                 prev = h.zxid
-            if prev == peer:
+            if prev == peer or new_epoch_peer:
                 self._to(ln.lid, DIFF, last)
             else:
                 self._to(ln.lid, TRUNC, prev)
@@ -356,10 +362,7 @@ class Leader:
             self._to(ln.lid, DIFF, last)
             txns = list(hist)
         else:
-            self._snapshot_to(ln)
-            # Committed txns our own log (and so our tree) does not hold yet
-            # follow the snapshot, or the learner would miss them.
-            txns = [(h, t, encode_txn(h, t)) for h, t in self._apply_wait]
+            txns = self._snapshot_to(ln)
         for h, _, data in txns:
             if ln.observer:
                 self._to(ln.lid, INFORM, h.zxid, data)
@@ -372,11 +375,14 @@ class Leader:
         self._to(ln.lid, NEWLEADER, make_zxid(self.epoch, 0), self.config_text)
         ln.state = NEWLEADER_SENT
 
-    def _snapshot_to(self, ln) -> None:
+    def _snapshot_to(self, ln) -> list:
         tree = self.core.tree
         sessions = {sid: s.timeout_ms for sid, s in self.core.sessions.sessions.items()}
         self._to(ln.lid, SNAP, tree.last_zxid)
         self._send.append((ln.lid, snapshot_body(tree, sessions) + encode_snapshot_signature()))
+        # Committed txns our own log (and so our tree) does not hold yet
+        # follow the snapshot, or the learner would miss them.
+        return [(h, t, encode_txn(h, t)) for h, t in self._apply_wait]
 
     def _ack(self, ln, pkt, now_ms):
         zxid = pkt.zxid
@@ -417,6 +423,15 @@ class Leader:
         sessions = {sid: s.timeout_ms for sid, s in self.core.sessions.sessions.items()}
         # As ZooKeeper's leader does at the start of its epoch.
         self.storage.save_snapshot(tree, sessions, tree.last_zxid)
+        # Then, as ZooKeeper's Leader.startZkServer: our last processed zxid
+        # becomes epoch << 32 (no txn has it).  A learner that syncs later
+        # from an older zxid with nothing to DIFF gets a SNAP at that zxid,
+        # and reports it in srvr, as a Java learner joining late does.
+        #: The last txn of the history this epoch starts from (Zab's initial history).
+        self.initial_zxid = tree.last_zxid
+        start = make_zxid(self.epoch, 0)
+        tree.last_zxid = max(tree.last_zxid, start)
+        self.last_committed = max(self.last_committed, start)
         for sid, s in self.core.sessions.sessions.items():
             self.core.sessions.add(sid, s.timeout_ms, now_ms)
         self.core.serving = True

@@ -174,6 +174,53 @@ def test_an_empty_follower_is_sent_a_snapshot():
     assert last == e.nodes[3].core.tree.last_zxid and "/s4" in tree.nodes
 
 
+def test_a_learner_joining_an_established_epoch_gets_a_snap_at_epoch_zxid():
+    """Observed on Debian's 3.8.0 (test_srvr_conf_and_mntr_report_the_role_as_zookeeper_does
+    records it): once a quorum acked NEWLEADER the leader's last processed
+    zxid is epoch << 32, so a learner that connects afterwards from zxid 0
+    with nothing written yet is sent a SNAP at 0x100000000, and reports it."""
+    e = Ensemble(3, leader=3)
+    e.disconnect(1)
+    e.nodes[1] = fresh = Node(1, e.tick_ms)
+    assert e.nodes[3].core.tree.last_zxid == make_zxid(1, 0)
+    e.trace.clear()
+    e.join(1)
+    e.run()
+    assert types(e, 3, 1)[:2] == ["LEADERINFO", "SNAP"]
+    assert [z for f, d, t, z in e.trace if t == SNAP] == [make_zxid(1, 0)]
+    assert fresh.core.tree.last_zxid == make_zxid(1, 0) and fresh.role.phase == BROADCAST
+    trees_equal(e, [1, 2, 3])
+
+
+def test_a_learner_at_an_epoch_zxid_is_sent_a_diff_never_a_trunc():
+    """ZooKeeper's syncFollower: epoch << 32 is no txn, so a learner that
+    comes back from it (synced by SNAP at the start of the epoch) is sent the
+    txns after it, where any other zxid missing from the history is cut
+    back by TRUNC first."""
+    e = Ensemble(3, leader=3)
+    c = e.client(2)
+    for i in range(2):
+        write(e, 2, c, i + 1, "/one%d" % i)
+    e.elect(3)                                  # epoch 2; its history holds epoch 1's txns
+    e.run()
+    e.disconnect(1)
+    e.nodes[1] = fresh = Node(1, e.tick_ms)
+    e.join(1)
+    e.run()
+    assert fresh.core.tree.last_zxid == make_zxid(2, 0)
+    e.disconnect(1)
+    c = e.client(2)
+    for i in range(2):
+        write(e, 2, c, i + 1, "/two%d" % i)
+    e.trace.clear()
+    e.join(1)
+    e.run()
+    sent = types(e, 3, 1)
+    assert sent[:2] == ["LEADERINFO", "DIFF"] and "TRUNC" not in sent
+    assert sent.count("COMMIT") == 3            # createSession and the two creates
+    trees_equal(e, [1, 2, 3])
+
+
 # --- the NEWLEADER order (ZOOKEEPER-4643, -4646, -4685) ----------------------------------------
 
 def test_newleader_is_acked_only_once_the_synced_txns_are_durable():

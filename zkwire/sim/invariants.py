@@ -240,7 +240,7 @@ class Checker:
             self.violation("%s committed %s, which is not in the chosen history" % (who, zx(z)))
             return
         want = self.line[i - 1] if i else 0
-        if prev != want:
+        if self.state_of(prev) != want:
             self.violation("%s committed %s on top of %s; the chosen history has %s before it"
                            % (who, zx(z), zx(prev), zx(want)))
 
@@ -257,7 +257,10 @@ class Checker:
         epoch = role.epoch
         who = "leader %d (epoch %d)" % (node.sid, epoch)
         tree = node.core.tree
-        last = tree.last_zxid
+        # The tree says epoch << 32 by now, a zxid no txn has (ZooKeeper's
+        # leader does the same); its state is that of its last txn.
+        # A tree loaded from a snapshot named so holds that state as well.
+        last = self.state_of(role.initial_zxid)
         self.world.trace(node.sid, "ESTABLISHED", epoch, zx(last))
         prev = self.established.get(epoch)
         if prev is not None:
@@ -299,6 +302,15 @@ class Checker:
             self.violation("%s established with a tree at %s that differs from the chosen "
                            "history's" % (who, zx(last)))
 
+    def state_of(self, z):
+        """The txn whose state a tree at ``z`` holds: ``z`` itself, or for
+        epoch << 32 (no txn has it: the leader's mark at the start of its
+        epoch, and the zxid of its SNAPs until it applies a txn) the last txn
+        of that epoch's initial history."""
+        if z & 0xFFFFFFFF or not z:
+            return z
+        return self.initial.get(z >> 32, z)
+
     def _in_history(self, a, b) -> bool:
         """Is the txn ``a`` (or the empty state, 0) in the history that ends at ``b``?"""
         while b > a:
@@ -330,7 +342,7 @@ class Checker:
             if seen is not None and seen[0] is tree and seen[1] == last:
                 continue
             self._digest_seen[node.sid] = (tree, last)
-            want = self.ref_digest.get(last)
+            want = self.ref_digest.get(self.state_of(last))
             if want is None:
                 self.violation("node %d serves clients from a state at %s, which is not in "
                                "the chosen history" % (node.sid, zx(last)))
@@ -385,6 +397,7 @@ class Checker:
     def check_read(self, client, op, path, zxid, err, body) -> None:
         if path not in CHECKED_READS or zxid <= 0:
             return
+        zxid = self.state_of(zxid)
         if zxid > self.head or zxid not in self.ref_digest:
             self.violation("client %d: read of %s at %s, which is not in the chosen history"
                            % (client.cid, path, zx(zxid)))

@@ -236,7 +236,7 @@ def dirty_snapshot(world) -> Script:
     def dirty_newest(w, v):
         # The victim's newest snapshot holds a state the ensemble never chose.
         snaps = v["victim"].storage.list_snapshots()
-        return bool(snaps) and snaps[0][0] not in w.checker.line_index
+        return bool(snaps) and w.checker.state_of(snaps[0][0]) not in w.checker.line_index
 
     def victim_serving(w, v):
         f = v["victim"]
