@@ -56,7 +56,7 @@ from zkwire.consts import OpCode
 from zkwire.protocol import encode_request
 
 from ..core.driver import Ready
-from ..storage.snapshot import read_snapshot_body
+from ..storage.snapshot import SnapshotBodyReader
 from ..storage.store import ACCEPTED_EPOCH, CURRENT_EPOCH
 from .epochs import epoch_of, make_zxid
 from .packets import (
@@ -69,7 +69,7 @@ from .packets import (
 
 log = logging.getLogger("zkwire.learner")
 
-#: Bytes of snapshot body buffered before the SNAP is refused (bounded memory
+#: Bytes of snapshot body read before the SNAP is refused (bounded memory
 #: against a hostile or broken leader; ZooKeeper itself has no such limit).
 MAX_SNAPSHOT_BYTES = 8 << 30
 
@@ -157,7 +157,7 @@ class Learner:
         self._proposed = {}
         # During sync (DIFF): zxids the leader committed, applied at NEWLEADER.
         self._sync_committed = []
-        self._snap_chunks = []
+        self._snap_reader = None       # a SnapshotBodyReader while a SNAP body arrives
         self._snap_bytes = 0
         self._snap_zxid = None
         self._newleader_zxid = None
@@ -289,23 +289,25 @@ class Learner:
         self._expect(SYNC_WAIT)
         self.sync_mode = SNAP
         self._snap_zxid = pkt.zxid
-        self._snap_chunks = []
+        self._snap_reader = SnapshotBodyReader(pkt.zxid)
         self._snap_bytes = 0
         self.phase = SYNCING
 
     def _snapshot_chunk(self, chunk, now_ms):
-        if self.phase != SYNCING or self.sync_mode != SNAP or self._snap_chunks is None:
+        if self.phase != SYNCING or self.sync_mode != SNAP or self._snap_reader is None:
             raise LeaderLost("snapshot data outside a SNAP")
         self._snap_bytes += len(chunk.data)
         if self._snap_bytes > MAX_SNAPSHOT_BYTES:
             raise LeaderLost("snapshot larger than %d bytes" % MAX_SNAPSHOT_BYTES)
-        self._snap_chunks.append(chunk.data)
-        if not chunk.last:
-            return
-        body = b"".join(self._snap_chunks)
-        self._snap_chunks = None
+        # Each piece goes into the new tree as it comes: the body is never
+        # held whole (the "parse it incrementally").
+        reader = self._snap_reader
         try:
-            ns = read_snapshot_body(body, self._snap_zxid)
+            reader.feed(chunk.data)
+            if not chunk.last:
+                return
+            self._snap_reader = None
+            ns = reader.finish()
         except Exception as e:   # DiskFormatError and friends: the leader's bytes
             raise LeaderLost("unreadable snapshot: %s" % e) from None
         # Whatever our log holds after the snapshot's zxid is a history the
@@ -406,7 +408,7 @@ class Learner:
 
     def _newleader(self, pkt, now_ms):
         self._expect(SYNCING)
-        if self.sync_mode == SNAP and self._snap_chunks is not None:
+        if self.sync_mode == SNAP and self._snap_reader is not None:
             raise LeaderLost("NEWLEADER before the snapshot ended")
         if epoch_of(pkt.zxid) != self.new_epoch:
             raise LeaderLost("NEWLEADER for epoch %d, LEADERINFO said %d"

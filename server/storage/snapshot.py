@@ -59,6 +59,7 @@ from ..core.tree import NO_CHILDREN, DataTree, Node, ephemeral_kind
 from .txnlog import (
     SNAP_MAGIC,
     SNAP_PREFIX,
+    FORMAT_VERSION,
     DiskFormatError,
     file_header,
     list_files,
@@ -314,16 +315,148 @@ def snapshot_body(tree: DataTree, sessions: dict) -> bytes:
         capture.close()
 
 
+class SnapshotBodyReader:
+    """The snapshot body a leader streams after SNAP, read as it arrives.
+
+    :meth:`feed` takes the body in pieces of any size (a learner gets whole
+    sessions, ACLs and nodes per piece from its stream decoder, so nothing
+    is carried over) and adds what they complete to a new tree; no piece is
+    kept once read, so a multi-GB tree never exists as one buffer.
+    :meth:`finish` returns the namespace of :func:`read_snapshot_ex`, with
+    ``tree.last_zxid`` the SNAP packet's zxid.  ``DiskFormatError`` (path
+    "<SNAP from the leader>", offset into the body) for a body that is not
+    well formed: the body has no checksum; the stream decoder has already
+    checked every length."""
+
+    NAME = "<SNAP from the leader>"
+
+    def __init__(self, zxid: int):
+        self.zxid = zxid
+        self.sessions = {}
+        self.acls = {OPEN_ACL_ID: OPEN_ACL_UNSAFE}
+        tree = self.tree = DataTree(OPEN_ACL_UNSAFE)
+        tree.nodes = {}
+        tree.ephemerals = {}
+        tree.containers = set()
+        tree.ttls = set()
+        tree.last_zxid = max(zxid, 0)
+        self._root = None
+        self._rest = b""          # an unfinished unit carried to the next piece
+        self._offset = 0          # body offset of _rest[0]
+        # What comes next: "sessions" (count first), "acls" (count first), "nodes", "done".
+        self._section = "sessions"
+        self._count = None        # items left in the section; None: its count is next
+
+    def _fail(self, msg, at):
+        raise DiskFormatError(self.NAME, self._offset + at, msg)
+
+    def feed(self, data: bytes) -> None:
+        if self._section == "done":
+            if data:
+                self._fail("%d bytes after the closing \"/\"" % len(data), 0)
+            return
+        if self._rest:
+            data = self._rest + data
+        pos = 0
+        if self._section != "nodes":
+            pos = self._head(data, pos)
+        if self._section == "nodes":
+            try:
+                pos, self._root, closed = _parse_nodes(data, pos, self.tree, self.acls, self._root)
+            except _BadNode as e:
+                self._fail(e.args[0], e.args[1])
+            if closed:
+                self._section = "done"
+                if pos < len(data):
+                    self._fail("%d bytes after the closing \"/\"" % (len(data) - pos), pos)
+        self._rest = data[pos:]
+        self._offset += pos
+
+    def _head(self, data, pos) -> int:
+        """Sessions and the ACL cache, as far as ``data`` goes."""
+        end = len(data)
+        while self._section in ("sessions", "acls"):
+            if self._count is None:
+                if pos + 4 > end:
+                    return pos
+                n = _I.unpack_from(data, pos)[0]
+                if n < 0:
+                    self._fail("negative %s count %d" % (self._section[:-1], n), pos)
+                self._count = n
+                pos += 4
+            if self._section == "sessions":
+                while self._count and pos + 12 <= end:
+                    sid, timeout = _SESSION.unpack_from(data, pos)
+                    self.sessions[sid] = timeout
+                    pos += 12
+                    self._count -= 1
+            else:
+                while self._count:
+                    got = self._acl_entry(data, pos)
+                    if got is None:
+                        return pos
+                    pos = got
+                    self._count -= 1
+            if self._count:
+                return pos
+            self._section = "acls" if self._section == "sessions" else "nodes"
+            self._count = None
+        return pos
+
+    def _acl_entry(self, data, pos):
+        """One ACL cache entry at ``pos``: the position after it, or None if it is not all there."""
+        end = len(data)
+        if pos + 12 > end:
+            return None
+        ident = _Q.unpack_from(data, pos)[0]
+        n = _I.unpack_from(data, pos + 8)[0]
+        if n < 0:
+            self._fail("missing ACL list for ACL id %d" % ident, pos + 8)
+        p = pos + 12
+        entries = []
+        for _ in range(n):
+            if p + 4 > end:
+                return None
+            perms = _I.unpack_from(data, p)[0]
+            p += 4
+            fields = []
+            for what in ("ACL scheme", "ACL id"):
+                if p + 4 > end:
+                    return None
+                k = _I.unpack_from(data, p)[0]
+                if k < -1:
+                    self._fail("negative length %d for %s" % (k, what), p)
+                if p + 4 + max(k, 0) > end:
+                    return None
+                raw = data[p + 4:p + 4 + k] if k >= 0 else None
+                try:
+                    fields.append(raw.decode("utf-8") if raw is not None else None)
+                except UnicodeDecodeError:
+                    self._fail("invalid UTF-8 in %s" % what, p)
+                p += 4 + max(k, 0)
+            entries.append((perms, fields[0], fields[1]))
+        self.acls[ident] = tuple(entries)
+        return p
+
+    def finish(self) -> SimpleNamespace:
+        if self._section != "done":
+            self._fail("the body ends before its closing \"/\" (in its %s)" % self._section,
+                       len(self._rest))
+        if self._root is None:
+            self._fail("snapshot has no root node", 0)
+        tree = self.tree
+        tree.nodes[""] = self._root
+        tree.nodes["/"] = self._root
+        return SimpleNamespace(tree=tree, sessions=self.sessions, zxid=self.zxid,
+                               dbid=SNAPSHOT_DBID, version=FORMAT_VERSION, digest=None,
+                               last_processed_zxid=None)
+
+
 def read_snapshot_body(body: bytes, zxid: int) -> SimpleNamespace:
-    """The inverse of :func:`snapshot_body`: the namespace of
-    :func:`read_snapshot_ex` (``tree.last_zxid`` set to ``zxid``).  The body
-    is read by the file reader, wrapped in the header and seal it lacks;
-    ``DiskFormatError`` if it is not well formed."""
-    head = file_header(SNAP_MAGIC, SNAPSHOT_DBID)
-    whole = b"".join((head, body, _Q.pack(zlib.adler32(body, zlib.adler32(head))), _SEAL_TAIL))
-    ns = _read(_Stream(io.BytesIO(whole), "<SNAP from the leader>"), snapshot_name(zxid))
-    ns.tree.last_zxid = zxid
-    return ns
+    """The inverse of :func:`snapshot_body`, in one piece (see :class:`SnapshotBodyReader`)."""
+    reader = SnapshotBodyReader(zxid)
+    reader.feed(body)
+    return reader.finish()
 
 
 # --- reading ------------------------------------------------------------------------
@@ -537,6 +670,57 @@ def _read(r: _Stream, name: str) -> SimpleNamespace:
 
 def _read_nodes(r: _Stream, tree: DataTree, acls: dict) -> Node:
     """The node list, up to and including its closing "/"; returns the root.
+    Whole nodes are parsed from the buffer by :func:`_parse_nodes`; at one
+    that runs past it the buffer is refilled with at least that node, and
+    one that cannot be read (truncated, bad lengths, bad UTF-8) is re-read
+    field by field for a precise error."""
+    root = None
+    while True:
+        if len(r.data) - r.pos < _NODE.size + 8 + 4096 and not r.eof:
+            r.refill(_NODE.size + 8 + 4096)
+        try:
+            pos, root, closed = _parse_nodes(r.data, r.pos, tree, acls, root)
+        except _BadNode as e:
+            r.fail(e.args[0], r.base + e.args[1])
+        r.pos = pos
+        if closed:
+            break
+        need = _node_need(r.data, pos)
+        if need is not None and need > len(r.data) - pos and not r.eof:
+            r.refill(need)
+            continue
+        _read_node_slowly(r)     # raises the precise error
+        r.fail("unreadable node")
+    if root is None:
+        r.fail("snapshot has no root node")
+    return root
+
+
+class _BadNode(Exception):
+    """(message, offset in the buffer): a node the tree cannot take."""
+
+
+def _node_need(data, pos):
+    """Bytes from ``pos`` the node there takes, or None if its lengths are
+    not all there yet or are not lengths at all."""
+    end = len(data)
+    if pos + 4 > end:
+        return 4
+    n = _I.unpack_from(data, pos)[0]
+    if n < 0:
+        return None
+    if pos + 8 + n > end:
+        return 8 + n
+    d = _I.unpack_from(data, pos + 4 + n)[0]
+    if d < -1:
+        return None
+    return 8 + n + max(d, 0) + _NODE.size
+
+
+def _parse_nodes(data, pos, tree: DataTree, acls: dict, root):
+    """Nodes from ``data[pos:]`` while whole ones are there, into ``tree``:
+    ``(pos, root, closed)``, ``pos`` at the first node not parsed (or past
+    the closing "/" when ``closed``).  ``root`` is the root read so far.
 
     The hot loop of a start-up: one unpack for the ACL id and the stat, plain
     attribute stores, and equal stat numbers share one int object (a node's
@@ -546,19 +730,9 @@ def _read_nodes(r: _Stream, tree: DataTree, acls: dict) -> Node:
     unpack_int = _I.unpack_from
     unpack_node = _NODE.unpack_from
     node_size = _NODE.size
-    root = None
-    data = r.data
-    pos = r.pos
     end = len(data)
     while True:
         at = pos
-        # A node needs 8 bytes of lengths and the fixed part; the rest is
-        # checked as it is read.  Anything short: refill, then read again.
-        if end - pos < node_size + 8 + 4096 and not r.eof:
-            r.pos = pos
-            r.refill(node_size + 8 + 4096)
-            data, pos, end = r.data, r.pos, len(r.data)
-            at = pos
         try:
             n = unpack_int(data, pos)[0]
             e = pos + 4 + n
@@ -566,8 +740,7 @@ def _read_nodes(r: _Stream, tree: DataTree, acls: dict) -> Node:
                 raise _Short
             node_path = data[pos + 4:e].decode("utf-8")
             if node_path == "/":
-                pos = e
-                break
+                return e, root, True
             n = unpack_int(data, e)[0]
             pos = e + 4
             if n == -1:
@@ -582,18 +755,11 @@ def _read_nodes(r: _Stream, tree: DataTree, acls: dict) -> Node:
              pzxid) = unpack_node(data, pos)
             pos += node_size
         except (_Short, struct.error, UnicodeDecodeError):
-            # The slow path: re-read this node field by field for a precise
-            # error, or with a refill if it only crossed the chunk's end.
-            r.pos = at
-            node_path, node_data, (ident, czxid, mzxid, ctime, mtime, version_, cversion,
-                                   aversion, owner, pzxid) = _read_node_slowly(r)
-            data, pos, end = r.data, r.pos, len(r.data)
-            if node_path == "/":
-                break
+            return at, root, False
         acl = acls.get(ident)
         if acl is None:
-            r.fail("node %r refers to ACL id %d, absent from the ACL cache" % (node_path, ident),
-                   r.base + at)
+            raise _BadNode("node %r refers to ACL id %d, absent from the ACL cache"
+                           % (node_path, ident), at)
         if mzxid == czxid:
             mzxid = czxid
         if pzxid == czxid:
@@ -621,7 +787,7 @@ def _read_nodes(r: _Stream, tree: DataTree, acls: dict) -> Node:
             continue
         parent = nodes.get(node_path[:i])
         if parent is None:
-            r.fail("node %r comes before its parent" % node_path, r.base + at)
+            raise _BadNode("node %r comes before its parent" % node_path, at)
         kids = parent.children
         if kids is NO_CHILDREN:
             parent.children = {node_path[i + 1:]: None}
@@ -636,10 +802,6 @@ def _read_nodes(r: _Stream, tree: DataTree, acls: dict) -> Node:
                 tree.containers.add(node_path)
             elif kind == "ttl":
                 tree.ttls.add(node_path)
-    r.pos = pos
-    if root is None:
-        r.fail("snapshot has no root node")
-    return root
 
 
 class _Short(Exception):

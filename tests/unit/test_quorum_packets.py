@@ -369,6 +369,78 @@ def test_snapshot_body_reads_with_the_snapshot_file_reader(tmp_path):
         assert snap.sessions == {}
 
 
+def _tree_view(tree):
+    return {p: (n.data, n.acl, n.stat(), sorted(n.children)) for p, n in tree.nodes.items()}
+
+
+def test_snapshot_body_reads_piece_by_piece_as_it_arrives(tmp_path):
+    """The learner reads a SNAP body as it arrives (SnapshotBodyReader), never
+    joined into one buffer: the captured Java bodies, fed whole, in the
+    decoder's pieces, one byte at a time and in random pieces, make the tree
+    the snapshot file reader makes of the same bytes."""
+    import random
+
+    rnd = random.Random(7)
+    for name, zxid, body in _snapshot_bodies():
+        data = txnlog.file_header(txnlog.SNAP_MAGIC, -1) + body
+        data += struct.pack(">q", zlib.adler32(data)) + b"\x00\x00\x00\x01/"
+        path = tmp_path / snapshot.snapshot_name(zxid)
+        path.write_bytes(data)
+        want = snapshot.read_snapshot_ex(str(path))
+        cuts = [[len(body)], [1] * len(body),
+                [rnd.randint(1, 40) for _ in range(len(body))]]
+        for sizes in cuts:
+            reader = snapshot.SnapshotBodyReader(zxid)
+            at = 0
+            for n in sizes:
+                reader.feed(body[at:at + n])
+                at += n
+                if at >= len(body):
+                    break
+            got = reader.finish()
+            assert got.tree.last_zxid == zxid and got.sessions == want.sessions
+            assert _tree_view(got.tree) == _tree_view(want.tree), name
+
+
+def test_a_bad_snapshot_body_is_refused_with_its_offset():
+    tree_body = snapshot.snapshot_body(_small_tree(), {0x55: 4000})
+    reader = snapshot.SnapshotBodyReader(7)
+    reader.feed(tree_body[:-3])
+    with pytest.raises(txnlog.DiskFormatError, match="ends before its closing"):
+        reader.finish()
+    reader = snapshot.SnapshotBodyReader(7)
+    with pytest.raises(txnlog.DiskFormatError, match="after the closing"):
+        reader.feed(tree_body + b"\x00")
+    # A node whose parent never came: the 4-byte session count is 1, one
+    # session, no ACLs, then "/a/b" straight after the root.
+    bad = bytearray(tree_body)
+    i = bad.index(b"/a")
+    bad[i:i + 2] = b"/x"
+    reader = snapshot.SnapshotBodyReader(7)
+    with pytest.raises(txnlog.DiskFormatError, match="comes before its parent"):
+        reader.feed(bytes(bad))
+
+
+def _small_tree():
+    from zkwire.server.core.acl import OPEN_ACL_UNSAFE
+    from zkwire.server.core.tree import DataTree, Node, NO_CHILDREN
+
+    t = DataTree(OPEN_ACL_UNSAFE)
+    for path in ("/a", "/a/b"):
+        n = object.__new__(Node)
+        n.data, n.acl = b"v", OPEN_ACL_UNSAFE
+        n.czxid = n.mzxid = n.pzxid = 3
+        n.ctime = n.mtime = 1
+        n.version = n.cversion = n.aversion = n.ephemeralOwner = 0
+        n.children = NO_CHILDREN
+        t.nodes[path] = n
+        parent = t.nodes[path[:path.rfind("/")] or ""]
+        if parent.children is NO_CHILDREN:
+            parent.children = {}
+        parent.children[path.rsplit("/", 1)[1]] = None
+    return t
+
+
 def _types(pkts):
     return [P.packet_name(p.type) for p in pkts]
 
