@@ -78,6 +78,10 @@ class StandaloneDriver:
         """A batch is out for persisting."""
         return self._unsynced is not None
 
+    def wants_turn(self) -> bool:
+        """``ready`` has more to give on the next turn without any input."""
+        return False
+
     def has_pending(self) -> bool:
         """Proposals wait for the next ``ready()``."""
         return self.replicator.has_pending()

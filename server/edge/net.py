@@ -592,7 +592,9 @@ class ZooKeeperServer:
 
     def after_input(self) -> None:
         self.write_out()
-        if self.driver.has_pending() and self._flush_call is None and self.fatal_error is None:
+        driver = self.driver
+        if ((driver.has_pending() or driver.wants_turn()) and self._flush_call is None
+                and self.fatal_error is None):
             self._flush_call = self.reactor.callLater(0, self.flush)
 
     def _global_throttle(self) -> None:
@@ -639,6 +641,9 @@ class ZooKeeperServer:
             self._emit(rd)
             batch = rd.persist
             if not batch:
+                if driver.wants_turn() and self._flush_call is None:
+                    # More of a SNAP to capture: after the reactor's other work.
+                    self._flush_call = self.reactor.callLater(0, self.flush)
                 return
             try:
                 handle = self.replicator.write(batch)

@@ -52,7 +52,7 @@ from zkwire.protocol import Malformed, decode_request as decode_client_request, 
 
 from ..core.driver import Ready
 from ..core.proposer import Proposer
-from ..storage.snapshot import snapshot_body
+from ..storage.snapshot import SnapshotCapture
 from ..storage.store import ACCEPTED_EPOCH, CURRENT_EPOCH
 from .epochs import epoch_of, make_zxid
 from .packets import (
@@ -65,11 +65,18 @@ from .packets import (
 
 log = logging.getLogger("zkwire.leader")
 
+#: Nodes a SNAP capture copies per ``ready`` (one slice of the event loop).
+SNAP_SLICE_NODES = 20000
+#: Bytes of snapshot body per write handed to the edge.
+SNAP_WRITE_BYTES = 1 << 20
+#: Packets held for a learner while its snapshot is captured, at most
+#: (it is dropped past that: the ensemble writes faster than we capture).
+MAX_SNAP_BACKLOG_BYTES = 256 << 20
 #: Txns kept in memory to sync learners by DIFF (ZooKeeper: commitLogCount).
 HISTORY_TXNS = 500
 
 # Per-learner states.
-INFO, EPOCH_SENT, EPOCH_ACKED, NEWLEADER_SENT, SYNCED = range(5)
+INFO, EPOCH_SENT, EPOCH_ACKED, NEWLEADER_SENT, SYNCED, STREAMING = range(6)
 
 # Leader phases.
 DISCOVERY, WAIT_EPOCH_ACKS, WAIT_NEWLEADER_ACKS, BROADCAST, LOST = (
@@ -114,7 +121,7 @@ class LearnerGone(Exception):
 
 class _Learner:
     __slots__ = ("lid", "sid", "observer", "state", "accepted_epoch", "peer_zxid",
-                 "current_epoch", "heard_ms", "addr")
+                 "current_epoch", "heard_ms", "addr", "capture", "backlog", "backlog_bytes")
 
     def __init__(self, lid, now_ms, addr=None):
         self.lid = lid
@@ -126,6 +133,11 @@ class _Learner:
         self.current_epoch = None
         self.heard_ms = now_ms
         self.addr = addr
+        # While a SNAP is captured for it (STREAMING): the capture, and the
+        # packets that follow the snapshot, held back until it is sent.
+        self.capture = None
+        self.backlog = []
+        self.backlog_bytes = 0
 
     def __repr__(self):
         return "<learner %s sid=%s>" % (self.lid, self.sid)
@@ -144,8 +156,10 @@ class _Proposal:
 class Leader:
     def __init__(self, core, storage, myid: int, membership, accepted_epoch: int,
                  current_epoch: int, now_ms: int, tick_ms: int = 2000, init_limit: int = 10,
-                 sync_limit: int = 5, config_text: bytes = b"", history=()):
+                 sync_limit: int = 5, config_text: bytes = b"", history=(),
+                 snap_slice_nodes: int = None):
         self.core = core
+        self.snap_slice_nodes = snap_slice_nodes or SNAP_SLICE_NODES
         self.storage = storage
         self.myid = myid
         self.membership = membership
@@ -192,12 +206,22 @@ class Leader:
                                  core.config.extended_types, core.config.reconfig_enabled)
         core.proposer = self.proposer
         self._info_sids = {myid: accepted_epoch}
+        self._streaming = 0               # learners with a SNAP capture under way
 
     # --- output ----------------------------------------------------------------------
     def _to(self, lid, ptype, zxid, data=None) -> None:
-        self._send.append((lid, encode_packet(ptype, zxid, data)))
+        pkt = encode_packet(ptype, zxid, data)
+        if self._streaming:
+            ln = self.learners.get(lid)
+            if ln is not None and ln.capture is not None:
+                ln.backlog.append(pkt)
+                ln.backlog_bytes += len(pkt)
+                return
+        self._send.append((lid, pkt))
 
     def ready(self, persist: bool = True) -> Ready:
+        if self._streaming:
+            self._stream_snapshots()
         batch = []
         if persist and self._unsynced is None and self._to_log and self.phase == BROADCAST:
             batch = self._unsynced = self._to_log
@@ -212,6 +236,10 @@ class Leader:
     def has_pending(self) -> bool:
         return bool(self._to_log)
 
+    def wants_turn(self) -> bool:
+        """A SNAP is being captured: call ``ready`` again on the next turn."""
+        return self._streaming > 0
+
     # --- learners ------------------------------------------------------------------------
     def learner_connected(self, lid, now_ms: int, addr=None) -> None:
         if self.phase == LOST:
@@ -223,6 +251,10 @@ class Leader:
         ln = self.learners.pop(lid, None)
         if ln is None:
             return
+        if ln.capture is not None:
+            ln.capture.close()
+            ln.capture = None
+            self._streaming -= 1
         if ln.sid is not None and self._by_sid.get(ln.sid) == lid:
             del self._by_sid[ln.sid]
         for waiting in self._pending_syncs.values():
@@ -259,8 +291,8 @@ class Leader:
         self.core.serving = False
         self.core.close_clients("this server stopped leading")
         self._send = [(lid, None) for lid in self.learners]
-        self.learners.clear()
-        self._by_sid.clear()
+        for lid in list(self.learners):
+            self.learner_lost(lid)
 
     # --- discovery ------------------------------------------------------------------------
     def _learnerinfo(self, ln, pkt, now_ms):
@@ -372,17 +404,55 @@ class Leader:
         if not ln.observer:
             for zxid, p in self.outstanding.items():
                 self._to(ln.lid, PROPOSAL, zxid, p.data)
+        if ln.capture is not None:
+            ln.state = STREAMING       # NEWLEADER follows the snapshot
+            return
         self._to(ln.lid, NEWLEADER, make_zxid(self.epoch, 0), self.config_text)
         ln.state = NEWLEADER_SENT
 
     def _snapshot_to(self, ln) -> list:
+        """SNAP now; the snapshot is captured in slices over the next
+        ``ready`` calls (:meth:`_stream_snapshots`), so a big tree does not
+        stop the leader.  The capture is fuzzy, as ZooKeeper's is: txns
+        applied while it runs may show in it, and follow it as PROPOSAL and
+        COMMIT before NEWLEADER, where the learner applies them as replays."""
         tree = self.core.tree
         sessions = {sid: s.timeout_ms for sid, s in self.core.sessions.sessions.items()}
         self._to(ln.lid, SNAP, tree.last_zxid)
-        self._send.append((ln.lid, snapshot_body(tree, sessions) + encode_snapshot_signature()))
+        ln.capture = SnapshotCapture(tree, sessions, tree.last_zxid)
+        self._streaming += 1
         # Committed txns our own log (and so our tree) does not hold yet
         # follow the snapshot, or the learner would miss them.
         return [(h, t, encode_txn(h, t)) for h, t in self._apply_wait]
+
+    def _stream_snapshots(self) -> None:
+        for ln in [ln for ln in self.learners.values() if ln.capture is not None]:
+            if ln.backlog_bytes > MAX_SNAP_BACKLOG_BYTES:
+                self._drop(ln, "%d bytes of packets waiting behind its snapshot"
+                           % ln.backlog_bytes)
+                continue
+            capture = ln.capture
+            if not capture.step(self.snap_slice_nodes):
+                continue
+            ln.capture = None
+            self._streaming -= 1
+            send = self._send
+            # Writes of about a MiB each (a small tree: one, as before).
+            pieces, size = [], 0
+            for piece in capture.body_pieces():
+                pieces.append(piece)
+                size += len(piece)
+                if size >= SNAP_WRITE_BYTES:
+                    send.append((ln.lid, b"".join(pieces)))
+                    pieces, size = [], 0
+            capture.close()
+            pieces.append(encode_snapshot_signature())
+            send.append((ln.lid, b"".join(pieces)))
+            send.extend((ln.lid, pkt) for pkt in ln.backlog)
+            ln.backlog = []
+            ln.backlog_bytes = 0
+            self._to(ln.lid, NEWLEADER, make_zxid(self.epoch, 0), self.config_text)
+            ln.state = NEWLEADER_SENT
 
     def _ack(self, ln, pkt, now_ms):
         zxid = pkt.zxid
@@ -453,7 +523,7 @@ class Leader:
         self.last_proposed = hdr.zxid
         self._to_log.append((hdr, txn))
         for ln in self.learners.values():
-            if not ln.observer and ln.state in (NEWLEADER_SENT, SYNCED):
+            if not ln.observer and ln.state in (NEWLEADER_SENT, SYNCED, STREAMING):
                 self._to(ln.lid, PROPOSAL, hdr.zxid, data)
 
     def persisted(self, zxid: int, now_ms: int) -> None:
@@ -484,7 +554,7 @@ class Leader:
             self.last_committed = zxid
             self.history.append((p.hdr, p.txn, p.data))
             for ln in self.learners.values():
-                if ln.state not in (NEWLEADER_SENT, SYNCED):
+                if ln.state not in (NEWLEADER_SENT, SYNCED, STREAMING):
                     continue
                 if ln.observer:
                     self._to(ln.lid, INFORM, zxid, p.data)

@@ -196,6 +196,9 @@ class Learner:
     def has_pending(self) -> bool:
         return bool(self._to_log)
 
+    def wants_turn(self) -> bool:
+        return False
+
     # --- inputs ----------------------------------------------------------------------
     def start(self, now_ms: int) -> None:
         self._heard_ms = now_ms
@@ -356,7 +359,7 @@ class Learner:
         if self.phase == SYNCING and self.sync_mode != DIFF:
             # After SNAP or TRUNC the snapshot written at NEWLEADER holds it;
             # applied now, logged with the rest at NEWLEADER.
-            self._apply(hdr, txn, now_ms, report=False)
+            self._replay(hdr, txn, now_ms)
             self._mark_no_ack(zxid)
             return
         if self.phase == SYNCING:
@@ -381,9 +384,23 @@ class Learner:
         if self.phase == SYNCING and self.sync_mode == DIFF:
             self._sync_committed.append((hdr, txn))
         elif self.phase == SYNCING:
-            self._apply(hdr, txn, now_ms, report=False)
+            self._replay(hdr, txn, now_ms)
         else:
             self._apply_when_logged(hdr, txn, now_ms)
+
+    def _replay(self, hdr, txn, now_ms):
+        """A txn committed during a SNAP or TRUNC sync, applied at once.
+        After a SNAP it may show in the snapshot already: a leader's capture
+        is fuzzy (ZooKeeper's and ours), and the txns applied while it ran
+        follow it.  So it is applied as a log replay over a fuzzy snapshot
+        is: a txn that no longer fits is recorded, as ZooKeeper's processTxn
+        does, not raised."""
+        tree = self.core.tree
+        tree.strict = self.sync_mode != SNAP
+        try:
+            self._apply(hdr, txn, now_ms, report=False)
+        finally:
+            tree.strict = True
 
     def _apply(self, hdr, txn, now_ms, report=True):
         self.core.commit([(hdr, txn)], now_ms)

@@ -42,7 +42,9 @@ log = logging.getLogger("zkwire.peer")
 class QuorumPeer:
     def __init__(self, core, storage, myid: int, membership, now_ms: int, tick_ms: int = 2000,
                  init_limit: int = 10, sync_limit: int = 5, config_text: str = None,
-                 read_only_enabled: bool = False):
+                 read_only_enabled: bool = False, snap_slice_nodes: int = None):
+        #: Nodes a leader's SNAP capture copies per turn (None: the leader's default).
+        self.snap_slice_nodes = snap_slice_nodes
         self.core = core
         self.storage = storage
         self.myid = myid
@@ -103,6 +105,11 @@ class QuorumPeer:
     def has_pending(self) -> bool:
         return self.role is not None and self.role.has_pending()
 
+    def wants_turn(self) -> bool:
+        """``ready`` has more to give on the next turn without any input (a
+        leader capturing a SNAP in slices)."""
+        return self.role is not None and self.role.wants_turn()
+
     def persisted(self, zxid: int, now_ms: int) -> None:
         role, self._batch_role = self._batch_role, None
         if role is None:
@@ -159,7 +166,7 @@ class QuorumPeer:
                                self.accepted_epoch, self.current_epoch, now_ms,
                                tick_ms=self.tick_ms, init_limit=self.init_limit,
                                sync_limit=self.sync_limit, config_text=self.config_text,
-                               history=self._history())
+                               history=self._history(), snap_slice_nodes=self.snap_slice_nodes)
             return
         self.state = state
         self.role = Learner(self.core, self.storage, self.myid, self.observer,

@@ -240,13 +240,19 @@ class SnapshotCapture:
     def body(self) -> bytes:
         """The snapshot without file header and seal: what a leader streams
         after a SNAP packet (sessions, ACL cache, nodes, the closing "/")."""
+        return b"".join(self.body_pieces())
+
+    def body_pieces(self):
+        """:meth:`body` in pieces of at most about 1 MiB each."""
         if not self.done:
             raise ValueError("snapshot capture not finished: call step() until it returns True")
-        f = io.BytesIO()
-        self._serialize(f, framed=False)
-        return f.getvalue()
+        return self._pieces(framed=False)
 
     def _serialize(self, f, framed: bool = True) -> None:
+        for piece in self._pieces(framed):
+            f.write(piece)
+
+    def _pieces(self, framed: bool):
         # Header, sessions and the ACL cache (which precedes the nodes that
         # use it; OPEN_ACL_UNSAFE is id -1, never listed), then the spooled
         # nodes, then the closing "/" and the seal.  Adler32 over it all.
@@ -260,18 +266,21 @@ class SnapshotCapture:
             head.append(_acl_bytes(acl))
         chunk = b"".join(head)
         adler = zlib.adler32(chunk)
-        f.write(chunk)
+        yield chunk
         spool = self._spool
         spool.seek(0)
         while True:
             chunk = spool.read(_CHUNK_BYTES)
             if not chunk:
                 break
-            adler = zlib.adler32(chunk, adler)
-            f.write(chunk)
+            if framed:
+                adler = zlib.adler32(chunk, adler)
+            yield chunk
         chunk = _ustring("/")
-        adler = zlib.adler32(chunk, adler)
-        f.write(chunk + _Q.pack(adler) + _SEAL_TAIL if framed else chunk)
+        if framed:
+            yield chunk + _Q.pack(zlib.adler32(chunk, adler)) + _SEAL_TAIL
+        else:
+            yield chunk
 
 
 def spool_in(directory: str, disk=None):

@@ -221,6 +221,53 @@ def test_a_learner_at_an_epoch_zxid_is_sent_a_diff_never_a_trunc():
     trees_equal(e, [1, 2, 3])
 
 
+def test_a_snapshot_is_captured_in_slices_while_writes_commit():
+    """The leader captures a SNAP a slice per turn (never the whole tree in
+    one go); txns committed meanwhile may show in the capture (it is fuzzy,
+    as ZooKeeper's is) and follow it before NEWLEADER, where the learner
+    applies them as replays.  Its tree ends equal to the others'."""
+    e = Ensemble(3, leader=3)
+    c = e.client(2)
+    for i in range(6):
+        write(e, 2, c, i + 1, "/s%d" % i, b"v")
+    e.disconnect(1)
+    e.nodes[1] = fresh = Node(1, e.tick_ms)
+    leader = e.leader
+    leader.snap_slice_nodes = 1
+    from zkwire import records as r
+
+    applied_while_capturing = []
+    original = leader._apply
+
+    def spy(hdr, txn, now_ms):
+        if leader.wants_turn():
+            applied_while_capturing.append(hdr.zxid)
+        original(hdr, txn, now_ms)
+
+    leader._apply = spy
+    e.trace.clear()
+    e.join(1)
+    for _ in range(10):
+        e.step()
+        if leader.wants_turn():
+            break
+    assert leader.wants_turn()                  # the capture is under way
+    for i in range(3):
+        # Deletes and creates among the nodes still to be copied.
+        e.nodes[2].core.request(c, 20 + i, OpCode.delete, r.DeleteRequest.make("/s%d" % (5 - i), -1), e.now)
+        e.step()
+    e.nodes[2].core.request(c, 30, OpCode.create, create_req("/late", b"x"), e.now)
+    e.run()
+    assert applied_while_capturing
+    sent = types(e, 3, 1)
+    assert sent[:2] == ["LEADERINFO", "SNAP"]
+    i = sent.index("NEWLEADER")
+    assert "COMMIT" in sent[:i] and sent[i + 1:][:1] == ["UPTODATE"]
+    assert fresh.role.sync_mode == SNAP and fresh.role.phase == BROADCAST
+    assert "/late" in fresh.core.tree.nodes and "/s5" not in fresh.core.tree.nodes
+    trees_equal(e, [1, 2, 3])
+
+
 # --- the NEWLEADER order (ZOOKEEPER-4643, -4646, -4685) ----------------------------------------
 
 def test_newleader_is_acked_only_once_the_synced_txns_are_durable():

@@ -147,6 +147,8 @@ class Ensemble:
             if rd.persist and sid not in self.slow_disks:
                 moved = True
                 role.persisted(rd.persist[-1][0].zxid, self.now)
+            if role.wants_turn():
+                moved = True             # a SNAP capture under way
         return moved
 
     def finish_persist(self, sid):

@@ -77,8 +77,12 @@ _TXN_PACKETS = (PROPOSAL, INFORM)
 class SimConfig:
     def __init__(self, members=3, observers=0, steps=5000, faults=DEFAULT_FAULTS, clients=3,
                  tick_ms=100, init_limit=10, sync_limit=5, snap_count=40,
-                 fault_interval_ms=1000, stop_on_violation=True):
+                 fault_interval_ms=1000, stop_on_violation=True, snap_slice_nodes=2):
         self.members = members
+        #: A leader's SNAP capture copies this many nodes per turn: small, so
+        #: the simulated trees (tens of nodes) are captured over several
+        #: turns, with txns applied in between (a fuzzy snapshot).
+        self.snap_slice_nodes = snap_slice_nodes
         self.observers = observers
         self.steps = steps
         self.faults = tuple(faults)
@@ -577,7 +581,8 @@ class Node:
             return
         self.world.checker.on_input(self)
         self._emit(self.peer.ready(persist=False))
-        if self.alive and self.peer.has_pending() and not self.flush_scheduled:
+        if self.alive and not self.flush_scheduled and (self.peer.has_pending()
+                                                         or self.peer.wants_turn()):
             self.flush_scheduled = True
             self.world.schedule(0, self._flush_event, self.inc)
 
@@ -597,6 +602,12 @@ class Node:
         self._emit(rd)
         batch = rd.persist
         if not batch or not self.alive:
+            if self.alive and peer.wants_turn() and not self.flush_scheduled:
+                # The next slice of a SNAP capture after the reactor's other
+                # work: some of it, so txns commit while the capture runs.
+                self.flush_scheduled = True
+                self.world.schedule(self.world.rng.randint(200, 5000), self._flush_event,
+                                    self.inc)
             return
         storage = self.storage
         for hdr, txn in batch:
@@ -796,7 +807,8 @@ class Node:
 
 def _new_peer(core, storage, sid, membership, now, cfg):
     return QuorumPeer(core, storage, sid, membership, now, tick_ms=cfg.tick_ms,
-                      init_limit=cfg.init_limit, sync_limit=cfg.sync_limit)
+                      init_limit=cfg.init_limit, sync_limit=cfg.sync_limit,
+                      snap_slice_nodes=cfg.snap_slice_nodes)
 
 
 # --- the world -----------------------------------------------------------------------------
