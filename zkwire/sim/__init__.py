@@ -24,6 +24,10 @@ of them at once, in one process, driven by one ``random.Random(seed)``:
   against a reference history, identical trees at the same zxid, no lost
   acknowledged write, replies in order, watch events before the replies that
   show the change, reads that match the history at their zxid.
+* :mod:`.linear` -- once a run is over, the clients' history of reads,
+  writes, creates and sequential creates on the registers: updates
+  linearizable, reads in ZooKeeper's order (FIFO per session, never going
+  back, never from the future, possibly stale).
 * :mod:`.faults` -- what goes wrong, and when (``--faults``).
 * :mod:`.scenarios` -- scripted runs that drive the world to one situation
   (the bugs the simulator found are kept as scenarios).
@@ -40,9 +44,8 @@ connection handshake (notifications travel on per-pair streams; a peer that
 comes back gets its peers' last notifications, as QuorumCnxManager re-sends
 them), a purge of old snapshots and logs, the Twisted edge's flow control
 (``hold``, globalOutstandingLimit), multi-op reads, ACLs and auth, TTL and
-container nodes, sequential-consistency or linearizability checking of the
-client history (reads are checked against the committed history at their
-own zxid only), and shrinking a failing run.
+container nodes, exists and getChildren in the history checker (getData is
+the read it checks), and shrinking a failing run.
 """
 from __future__ import annotations
 

@@ -39,6 +39,7 @@ OPEN_ACL = [dict(perms=Perms.ALL, id=dict(scheme="world", id="anyone"))]
 KEYS = ("/k0", "/k1", "/k2", "/k3", "/q")
 EPHEMERALS = ("/e0", "/e1", "/e2")
 QUEUE = "/q"
+DELETABLE = tuple(k for k in KEYS if k != QUEUE) + EPHEMERALS
 #: Outstanding requests a client pipelines at most.
 MAX_PENDING = 3
 
@@ -169,6 +170,11 @@ class SimClient:
         self.sessions = 0
         self.replies = 0
         self.idle = False             # scenarios: keep the session, issue nothing
+        #: The history for the linearizability checker (:mod:`.linear`): this
+        #: client's process id (a new one after an outcome it never learnt),
+        #: and what each recorded request outstanding is, by xid.
+        self.process = world.new_process()
+        self.recorded = {}
 
     def __repr__(self):
         return "<client %d sid=%#x>" % (self.cid, self.session_id & (2 ** 64 - 1))
@@ -229,6 +235,44 @@ class SimClient:
         # Outstanding requests end in ConnectionLoss: their outcome is unknown.
         # Watches stay: they are set again on the next connection (setWatches).
         self.pending.clear()
+        if self.recorded:
+            for xid in sorted(self.recorded):
+                self._complete(xid, "info")
+            self.process = self.world.new_process()
+
+    # --- the history ------------------------------------------------------------------
+    def _record(self, xid, op, path, req) -> None:
+        """Operations on the registers (KEYS) and sequential creates under
+        QUEUE, as the checker models them (see :mod:`.linear`): a create is
+        a CAS from no node, setData (blind, versioned or in a multi) a write
+        (the version names a value only between a create and a delete), a
+        delete a write of no node, getData a read."""
+        if op == OpCode.create and req["flags"] == 2:
+            f, key, value = "create_seq", path, None     # the prefix QUEUE/n-
+        elif path not in KEYS:
+            return
+        elif op == OpCode.create:
+            f, key, value = "cas", path, [None, req["data"]]
+        elif op == OpCode.setData:
+            f, key, value = "write", path, req["data"]
+        elif op == OpCode.multi:
+            f, key, value = "write", path, req[1][1]["data"]
+        elif op == OpCode.delete:
+            f, key, value = "write", path, None
+        elif op == OpCode.getData:
+            f, key, value = "read", path, None
+        else:
+            return
+        self.recorded[xid] = (f, key, value)
+        self.world.history.append(dict(process=self.process, id=xid, type="invoke", f=f,
+                                       key=key, value=value, time_ns=self.world.t_us * 1000))
+
+    def _complete(self, xid, kind, value=None) -> None:
+        f, key, invoked = self.recorded.pop(xid)
+        self.world.history.append(dict(
+            process=self.process, id=xid, type=kind, f=f, key=key,
+            value=value if f in ("read", "create_seq") else invoked,
+            time_ns=self.world.t_us * 1000))
 
     def _set_watches(self) -> None:
         """As kazoo does on a new connection of the same session."""
@@ -242,6 +286,7 @@ class SimClient:
     # --- requests ---------------------------------------------------------------------
     def send(self, xid, op, req, path, extra=None) -> None:
         payload = encode_request(xid, op, req)[4:]
+        self._record(xid, op, path, req)
         self.pending.append((xid, op, path, extra))
         self.last_sent_us = self.world.t_us
         self.link.to_server.send(("req", payload))
@@ -275,7 +320,9 @@ class SimClient:
             if self.children and rng.random() < 0.5:
                 path = QUEUE + "/" + rng.choice(self.children)
             else:
-                path = rng.choice(KEYS + EPHEMERALS)
+                # Never QUEUE itself: its sequence numbers would start again
+                # at 0 once it is created anew (the history's create_seq).
+                path = rng.choice(DELETABLE)
             self.send(xid, OpCode.delete, dict(path=path, version=-1), path)
         elif roll < 0.70:
             path = rng.choice(KEYS + EPHEMERALS)
@@ -374,6 +421,18 @@ class SimClient:
             self.last_zxid = max(self.last_zxid, zxid)
         if op != OpCode.ping:
             self.trace("reply", xid, op, err, "%#x" % zxid)
+        if xid in self.recorded:
+            if op == OpCode.getData and err in (0, Err.NONODE):
+                self._complete(xid, "ok", body[0] if err == 0 else None)
+            elif op == OpCode.create and err == 0 and self.recorded[xid][0] == "create_seq":
+                self._complete(xid, "ok", int(body.path[-10:]))
+            else:
+                # A write that failed (NONODE, BADVERSION, NODEEXISTS, ...) did
+                # not happen; one that succeeded did.  A multi that failed has
+                # header error 0 and an error result for every op.
+                done = err == 0 and (op != OpCode.multi or all(
+                    sub.type != OpCode.error for sub in body.multi))
+                self._complete(xid, "ok" if done else "fail")
         if op == OpCode.setWatches:
             return
         if op in WRITE_OPS:

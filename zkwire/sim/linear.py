@@ -13,7 +13,10 @@ A history is a list of events, one per invocation and one per completion::
 knows: a timeout, a lost connection; it may take effect at any later time, or
 never).  A process has at most one operation outstanding; a client that saw
 ``info`` goes on as a new process, since its old operation may still happen.
-An invocation with no completion by the end counts as ``info``.
+An invocation with no completion by the end counts as ``info``.  A process
+that pipelines requests (ZooKeeper runs a session's requests in order) gives
+each an ``id`` to pair its invocation and completion; its program order is
+the order of invocation.
 
 Operations, per key (``f``):
 
@@ -138,7 +141,7 @@ def _ops_from(events):
     ops = []
     counts = dict(ops=0, read=0, write=0, cas=0, create_seq=0, fail=0, info=0)
     for ev in events:
-        p, t = ev["process"], ev["type"]
+        p, t = (ev["process"], ev.get("id")), ev["type"]
         if t == "invoke":
             if p in open_:
                 raise ValueError("process %r invokes %r with %r still open" % (

@@ -38,6 +38,10 @@ class SimResult:
         self.acked_writes = c.acked_writes
         self.reads_checked = c.reads_checked
         self.leaders = c.leaders
+        #: operations in the clients' history (ok ones), and the checker's line
+        linear = getattr(world, "linear", None)
+        self.history_ops = linear.counts["ops"] if linear is not None else 0
+        self.history_summary = linear.summary() if linear is not None else ""
         self.world = world
 
     @property
@@ -79,11 +83,23 @@ def run_seed(seed: int, config: SimConfig = None, capture: bool = False, checker
         if setup is not None:
             setup(world)
         world.run()
+        _check_history(world)
     finally:
         logger.setLevel(old[0])
         logger.propagate = old[1]
         logger.handlers = old[2]
     return SimResult(world)
+
+
+def _check_history(world) -> None:
+    """The clients' whole history, once the run is over: linearizable
+    updates, reads in ZooKeeper's order (:mod:`.linear`)."""
+    from .linear import check_history
+
+    res = world.linear = check_history(world.history)
+    world.trace(None, "history", res.summary())
+    if not res.ok:
+        world.checker.violation("client history: " + res.summary())
 
 
 def _parse_faults(text):

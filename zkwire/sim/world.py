@@ -841,6 +841,8 @@ class World:
         self.capture_log = None           # a list to copy every trace line into (replay)
         self.current = None               # the node whose code runs (for log lines)
         self.watchers = []                # callables(world) run after every step (scenarios)
+        self.history = []                 # the clients' operations, for .linear
+        self._processes = 0
         self.nodes = {sid: Node(self, sid) for sid in self.membership.members}
         self.clients = [SimClient(self, i + 1) for i in range(self.config.clients)]
 
@@ -876,6 +878,10 @@ class World:
             self.trace(to, "recv", frm, "snapshot-chunk")
         else:
             self.trace(to, "recv", frm, packet_name(t), "%#x" % pkt.zxid)
+
+    def new_process(self) -> int:
+        self._processes += 1
+        return self._processes
 
     def trace_hash(self) -> str:
         return self._hash.hexdigest()
