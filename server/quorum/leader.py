@@ -33,8 +33,12 @@ Broadcast: the Proposer (``server/core/proposer.py``) preps a write and calls
 place in our own log.  It commits once a quorum of voters has logged it (our
 own log counts once ``persisted`` says so); txns commit in zxid order.  Then
 the front end applies it, followers get COMMIT, observers INFORM.  ACKs for
-zxids already committed, or from learners not yet synced, are ignored:
-Debian's 3.8.0 acks its DIFF proposals only after NEWLEADER.
+zxids already committed are ignored.  Debian's 3.8.0 logs the proposals of
+its sync after NEWLEADER and acks each once logged, on another thread than
+its NEWLEADER ACK, so a proposal's ACK can come first (ZOOKEEPER-4685; a
+Java leader then took it for the NEWLEADER ACK).  We keep such an ACK and
+count it once the NEWLEADER ACK has come: dropping it could leave the
+proposal without a quorum for good, and every later one behind it.
 
 Liveness: a PING to every learner each tickTime/2; a learner silent for
 syncLimit ticks (initLimit while it syncs) is dropped; if the voters heard
@@ -121,7 +125,8 @@ class LearnerGone(Exception):
 
 class _Learner:
     __slots__ = ("lid", "sid", "observer", "state", "accepted_epoch", "peer_zxid",
-                 "current_epoch", "heard_ms", "addr", "capture", "backlog", "backlog_bytes")
+                 "current_epoch", "heard_ms", "addr", "capture", "backlog", "backlog_bytes",
+                 "early_acks")
 
     def __init__(self, lid, now_ms, addr=None):
         self.lid = lid
@@ -138,6 +143,8 @@ class _Learner:
         self.capture = None
         self.backlog = []
         self.backlog_bytes = 0
+        # ACKs of outstanding proposals that came before the NEWLEADER ACK.
+        self.early_acks = set()
 
     def __repr__(self):
         return "<learner %s sid=%s>" % (self.lid, self.sid)
@@ -458,7 +465,11 @@ class Leader:
         zxid = pkt.zxid
         if ln.state == NEWLEADER_SENT:
             if zxid != make_zxid(self.epoch, 0):
-                # 3.8.0 acks nothing else before NEWLEADER; tolerate, ignore.
+                # A proposal of its sync, logged before it acked NEWLEADER
+                # (3.8.0, see above): counted once it has.  Bounded by the
+                # outstanding proposals.
+                if zxid in self.outstanding and not ln.observer:
+                    ln.early_acks.add(zxid)
                 return
             ln.state = SYNCED
             if self.phase == WAIT_NEWLEADER_ACKS:
@@ -468,6 +479,13 @@ class Leader:
                     self._establish(now_ms)
             elif self.phase == BROADCAST:
                 self._to(ln.lid, UPTODATE, -1)
+                early, ln.early_acks = ln.early_acks, set()
+                for z in sorted(early):
+                    p = self.outstanding.get(z)
+                    if p is not None:
+                        p.acks.add(ln.sid)
+                if early:
+                    self._try_commit(now_ms)
             return
         if ln.state != SYNCED or ln.observer:
             return

@@ -364,6 +364,57 @@ def test_proposal_acks_before_the_newleader_ack_do_not_count():
     assert [p.type for p in packets()] == [UPTODATE]
 
 
+def test_a_sync_proposal_acked_before_newleader_counts_once_newleader_is_acked():
+    # ZOOKEEPER-4685: a 3.8.0 learner logs the proposals of its sync and acks
+    # each once logged, on another thread than its NEWLEADER ACK.  Here that
+    # learner's ACK is the only one the proposal can get (the other follower
+    # is gone): dropped, the proposal would never commit.
+    from . import connect_req
+
+    e = Ensemble(3)
+    e.elect(3, learners=[2])
+    e.run()
+    leader, node = e.leader, e.nodes[3]
+    assert leader.phase == "broadcast"
+    leader.learner_connected("raw", e.now)
+    raw = QuorumStreamDecoder(from_leader=True)
+
+    def packets():
+        """What the leader sends the raw learner (no snapshot chunks), its
+        own log persisted on the way."""
+        out = []
+        while True:
+            rd = leader.ready()
+            if rd.persist:
+                node.persist(rd.persist)
+                leader.persisted(rd.persist[-1][0].zxid, e.now)
+            out += [p for lid, data in rd.send if lid == "raw" and data for p in raw.feed(data)]
+            if not rd.persist and not rd.send and not leader.wants_turn():
+                return [p for p in out if hasattr(p, "type")]
+
+    leader.receive("raw", decode_packet(encode_packet(
+        FOLLOWERINFO, 0, encode_learner_info(1, 0))), e.now)
+    assert [p.type for p in packets()] == [LEADERINFO]
+    leader.receive("raw", decode_packet(encode_packet(ACKEPOCH, 0, encode_ack_epoch(0))), e.now)
+    got = packets()
+    assert [p.type for p in got][-1] == NEWLEADER
+    e.links.pop(2)
+    leader.learner_lost(2)
+    # A client's session: a proposal while the learner has yet to ack NEWLEADER.
+    core = node.core
+    conn = core.open_conn("127.0.0.1:50001", "127.0.0.1", e.now)
+    core.connect(conn, connect_req(3000), False, e.now)
+    proposals = [p for p in packets() if p.type == PROPOSAL]
+    assert len(proposals) == 1
+    z = proposals[0].zxid
+    leader.receive("raw", decode_packet(encode_packet(ACK, z)), e.now)          # early
+    assert [o for o in conn.outbox if o[0] == "connect"] == []
+    leader.receive("raw", decode_packet(encode_packet(ACK, make_zxid(leader.epoch, 0))), e.now)
+    sent = [p.type for p in packets()]
+    assert sent == [UPTODATE, COMMIT], sent
+    assert [o[0] for o in conn.outbox][:1] == ["connect"]
+
+
 # --- giving up ----------------------------------------------------------------------------------
 
 def test_a_learner_refuses_an_epoch_older_than_it_accepted():
