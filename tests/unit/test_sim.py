@@ -16,7 +16,10 @@ import sys
 import pytest
 
 from zkwire.consts import OpCode
+from zkwire.server.quorum import learner as learner_mod
 from zkwire.server.quorum.learner import Learner
+from zkwire.server.quorum.packets import NEWLEADER
+from zkwire.server.storage.store import CURRENT_EPOCH
 from zkwire.server.quorum.packets import decode_txn
 from zkwire.sim import SimConfig, run_seed
 from zkwire.sim import runner
@@ -344,7 +347,8 @@ def test_trunc_removes_the_snapshots_past_the_cut():
     start-up (it held the uncommitted txn) on disk, newer than the NEWLEADER
     one, so the next recovery brought the discarded txn back.  The learner
     now removes snapshots past the TRUNC (and SNAP) zxid: the scenario gets
-    the victim truncated and serving, and never finds a dirty snapshot."""
+    the victim truncated and serving, and never finds a dirty snapshot.
+    ZOOKEEPER-2845's hazard (scenario "zk-2845" is this one)."""
     dirty_step = "the victim TRUNCated, serving, a dirty snapshot its newest"
     reached = 0
     for seed in range(1, 9):
@@ -395,3 +399,50 @@ def test_histories_follow_each_epochs_starting_point():
     assert c._in_history(0x100000002, 0x300000001)
     assert not c._in_history(0x100000003, 0x300000001)
     assert c._in_history(0, 0x200000001)
+
+
+# --- ZooKeeper's own data-loss bugs, as scenarios (zkwire/sim/scenarios.py) -----------------
+
+#: ZOOKEEPER-2845 ("zk-2845", the dirty-snapshot scenario) is
+#: test_trunc_removes_the_snapshots_past_the_cut above: its situation can
+#: no longer arise, so it cannot run to its end.
+ZK_BUG_SCENARIOS = ["zk-3911", "zk-4643", "zk-4646", "zk-4685"]
+
+
+@pytest.mark.parametrize("name", ZK_BUG_SCENARIOS)
+def test_zookeeper_bug_scenarios_pass(name):
+    for seed in (1, 2, 3):
+        res, script = run_scenario(name, seed=seed, steps=30000)
+        assert res.ok, "seed %d: %s\nreplay: zkwire sim --scenario %s --seed %d" % (
+            seed, first_violation(res), name, seed)
+        assert script.done, "seed %d: still waiting for %r" % (seed, script.waiting_for)
+
+
+def _newleader_as_in_38(monkeypatch, what):
+    """The learner's NEWLEADER order of Debian's 3.8.0: currentEpoch written
+    (``"epoch"``), or that and the ACK sent (``"ack"``), before the sync's
+    txns are durable."""
+    original = learner_mod._HANDLERS[NEWLEADER]
+
+    def newleader(self, pkt, now_ms):
+        original(self, pkt, now_ms)
+        if self.phase == learner_mod.NEWLEADER_PERSIST:
+            if what == "ack":
+                self._acknowledge_newleader()
+            else:
+                self.storage.write_epoch(CURRENT_EPOCH, self.new_epoch)
+
+    monkeypatch.setitem(learner_mod._HANDLERS, NEWLEADER, newleader)
+
+
+@pytest.mark.parametrize("name,what", [("zk-3911", "ack"), ("zk-4646", "ack"),
+                                       ("zk-4643", "epoch")])
+def test_with_38s_newleader_order_the_scenarios_lose_committed_txns(monkeypatch, name, what):
+    # The scenarios are worth something only if they catch the bug they are
+    # named after: with the learner's order put back to ZooKeeper's before
+    # the fixes, every seed loses txns a quorum had.
+    _newleader_as_in_38(monkeypatch, what)
+    for seed in (1, 2):
+        res, script = run_scenario(name, seed=seed, steps=30000)
+        assert script.triggered
+        assert "committed txns lost" in first_violation(res), res.violations

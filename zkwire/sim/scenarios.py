@@ -21,7 +21,7 @@ from zkwire.server.quorum.leader import BROADCAST as LEADER_BROADCAST, Leader
 from zkwire.server.quorum.learner import BROADCAST as LEARNER_BROADCAST, NEWLEADER_PERSIST, Learner
 
 from zkwire.consts import OpCode
-from zkwire.server.quorum.packets import decode_txn
+from zkwire.server.quorum.packets import ACK, decode_txn
 
 from .world import SimConfig
 
@@ -180,7 +180,9 @@ def dirty_snapshot(world) -> Script:
     before the new epoch has committed anything (the NEWLEADER snapshot is at
     an older zxid than the dirty one); the follower restarts again and
     recovery loads the dirty snapshot: the discarded txn is back, under the
-    new epoch's txns."""
+    new epoch's txns.  ZOOKEEPER-2845 is this hazard: a txn that TRUNC
+    discarded from the log survives in state kept beside it (there the
+    in-memory database retained across the election, here a snapshot)."""
 
     def first_leader(w, v):
         return leader(w) is not None and w.checker.acked_writes >= 3
@@ -353,10 +355,221 @@ def fuzzy_snapshot(world) -> Script:
                                                      rearm)})
 
 
+def newleader_crash(world, variant) -> Script:
+    """ZooKeeper's data-loss bugs around NEWLEADER, as one story with three
+    endings.  A follower F misses txns X while it is down; the third server
+    T goes down too, so the leader L has to establish its next epoch with F
+    alone: F syncs X by DIFF and its NEWLEADER ACK is what makes L's history
+    (X included) chosen.  Then F loses power and L dies for good; T and F
+    come back and elect one of them.  X must survive:
+
+    * ``"3911"`` (ZOOKEEPER-3911, DIFF sync of uncommitted txns): X is a tail
+      L logged but nobody acked in the old epoch; F is cut once L has
+      established.  Only F's copy of X is left, so F must have logged it
+      before it acked NEWLEADER.
+    * ``"4646"`` (ZOOKEEPER-4646, ACK of NEWLEADER before the txns are on
+      disk): X committed in the old epoch (on L and T); F is cut once L has
+      established.  If F's X was not durable while its currentEpoch was
+      already new, F would win the election on its epoch and TRUNC T's X
+      away.
+    * ``"4643"`` (ZOOKEEPER-4643, currentEpoch written before the txns are
+      durable): as 4646, but F is cut while X is still being written,
+      before any ACK.
+
+    ZooKeeper 3.8.0's learner writes currentEpoch and acks NEWLEADER before
+    the sync's txns are durable; zkwire's does neither until they are (see
+    ``server/quorum/learner.py``).  The tests run each ending with a learner
+    patched back to 3.8.0's order, and see the loss."""
+    uncommitted = variant == "3911"
+
+    def first_leader(w, v):
+        return leader(w) is not None and w.checker.acked_writes >= 3
+
+    def stop_follower(w, v):
+        lead = leader(w)
+        others = [n for sid, n in sorted(w.nodes.items()) if n is not lead]
+        v["L"], v["F"], v["T"] = lead, others[0], others[1]
+        v["epoch"] = lead.peer.role.epoch
+        v["F"].stop("scenario: down while X is written", restart=False)
+        v["acked"] = w.checker.acked_writes
+        if uncommitted:
+            # L's proposals reach nobody: they stay in L's log only.
+            w.cuts = {(lead.sid, v["T"].sid)}
+
+    def x_written(w, v):
+        lead = v["L"]
+        if uncommitted:
+            return lead.alive and lead.storage.last_logged_zxid() > w.checker.head
+        return w.checker.acked_writes >= v["acked"] + 3
+
+    def stop_third(w, v):
+        v["x_head"] = v["L"].storage.last_logged_zxid()
+        v["T"].stop("scenario: down", restart=False)
+        w.cuts = set()
+        w.heal_streams()
+
+    def back_to_election(w, v):
+        lead = v["L"]
+        return lead.alive and leader(w) is None
+
+    def restart_follower(w, v):
+        f = v["F"]
+        # Long enough for a NEWLEADER ACK sent before the fsync ends to
+        # establish L while X is still in flight; short of initLimit, so an
+        # ACK sent after it still does.
+        f.fsync_delay_us = w.config.tick_ms * w.config.init_limit * 1000 // 2
+        f.restart()
+
+    def _f_role(w, v):
+        f = v["F"]
+        return f.peer.role if f.alive and f.peer is not None else None
+
+    def syncing_x(w, v):
+        role = _f_role(w, v)
+        f = v["F"]
+        return (isinstance(role, Learner) and role.phase == NEWLEADER_PERSIST
+                and f.fsync_in_flight is not None
+                and any(h.zxid <= v["x_head"] and h.zxid > role.last_logged_zxid
+                        for h, _ in f.fsync_in_flight))
+
+    def established(w, v):
+        lead = leader(w)
+        return lead is v["L"] and lead.peer.role.epoch > v["epoch"]
+
+    def cut_both(w, v):
+        v["F"].stop("scenario: power cut", power=True, restart=False, torn=False)
+        v["F"].fsync_delay_us = None
+        v["L"].stop("scenario: gone for good", restart=False)
+        v["T"].restart()
+        v["F"].restart()
+        v["cut_us"] = w.t_us
+
+    def new_leader(w, v):
+        lead = leader(w)
+        return lead is not None and lead.peer.role.epoch > v["epoch"] + 1
+
+    def writes_again(w, v):
+        v["acked"] = w.checker.acked_writes
+
+    def new_writes(w, v):
+        return w.checker.acked_writes >= v["acked"] + 3
+
+    def undo(w, v):
+        # L lost the election or F synced without X in flight: once more.
+        for n in w.nodes.values():
+            n.fsync_delay_us = None
+            if not n.alive:
+                n.restart()
+        w.cuts = set()
+        w.heal_streams()
+
+    cut_when = ("F syncing X, its NEWLEADER not acked", syncing_x) if variant == "4643" else \
+        ("L established on F's NEWLEADER ACK", established)
+    return Script(world, [
+        ("first leader", first_leader, stop_follower),
+        ("X written without F", x_written, stop_third),
+        ("L back in election", back_to_election, restart_follower),
+        (cut_when[0], cut_when[1], cut_both),
+        ("a leader of a later epoch", new_leader, writes_again),
+        ("writes acknowledged again", new_writes, lambda w, v: None),
+    ], trigger=cut_when[0],
+        retries={"X written without F": (3000, "first leader", undo),
+                 "L back in election": (5000, "first leader", undo),
+                 cut_when[0]: (5000, "first leader", undo)})
+
+
+def learner_acks_early(world) -> Script:
+    """ZOOKEEPER-4685: Debian's 3.8.0 learner acks the proposals of its sync
+    as soon as they are logged, which can be before its NEWLEADER ACK.  A
+    Java leader took that ACK for the NEWLEADER ACK and gave up on the
+    learner (or, with the check that followed, dropped the ACK).  Here the
+    follower F rejoins with 3.8.0's order while proposals are outstanding,
+    and the third server T's ACKs never arrive: those proposals commit only
+    with F's early ACKs.  The leader must keep F and commit them."""
+
+    def first_leader(w, v):
+        return leader(w) is not None and w.checker.acked_writes >= 3
+
+    def stop_follower(w, v):
+        lead = leader(w)
+        others = [n for sid, n in sorted(w.nodes.items()) if n is not lead]
+        v["L"], v["F"], v["T"] = lead, others[0], others[1]
+        v["F"].stop("scenario: down", restart=False)
+        v["acked"] = w.checker.acked_writes
+        v["early"] = 0
+
+    def more_writes(w, v):
+        return w.checker.acked_writes >= v["acked"] + 3
+
+    def restart_follower(w, v):
+        lead, f, t = v["L"], v["F"], v["T"]
+        # L's own log is slow, so its proposals are outstanding while F
+        # syncs; T's ACKs go nowhere.
+        lead.slow_fsync_until_us = w.t_us + 60 * 1000 * 1000
+        w.cuts = {(t.sid, lead.sid)}
+        f.restart()
+
+    def f_learner(w, v):
+        f = v["F"]
+        role = f.peer.role if f.alive and f.peer is not None else None
+        return isinstance(role, Learner) and role.phase != LEARNER_BROADCAST
+
+    def ack_like_38(w, v):
+        role = v["F"].peer.role
+        v["role"] = role
+        original = role.persisted
+
+        def persisted(zxid, now_ms):
+            batch = role._unsynced
+            if role.phase == NEWLEADER_PERSIST and batch and batch[-1][0].zxid == zxid:
+                early = [hdr.zxid for hdr, _, _, ack in batch if ack]
+                for z in early:
+                    role.send(ACK, z)
+                v["early"] += len(early)
+                role._unsynced = [(hdr, txn, raw, False) for hdr, txn, raw, _ in batch]
+            original(zxid, now_ms)
+
+        role.persisted = persisted
+
+    def f_serving(w, v):
+        role = v["role"]
+        return role.serving and v["early"] > 0 and v["F"].peer.role is role
+
+    def heal(w, v):
+        v["L"].slow_fsync_until_us = 0
+        v["acked"] = w.checker.acked_writes
+
+    def new_writes(w, v):
+        return w.checker.acked_writes >= v["acked"] + 3
+
+    def undo(w, v):
+        # F synced with nothing to ack early: once more.
+        v["L"].slow_fsync_until_us = 0
+        w.cuts = set()
+        w.heal_streams()
+        for n in w.nodes.values():
+            if not n.alive:
+                n.restart()
+
+    return Script(world, [
+        ("first leader", first_leader, stop_follower),
+        ("more writes", more_writes, restart_follower),
+        ("F a learner", f_learner, ack_like_38),
+        ("F serving after early ACKs", f_serving, heal),
+        ("writes acknowledged again", new_writes, lambda w, v: None),
+    ], trigger="F serving after early ACKs",
+        retries={"F serving after early ACKs": (3000, "first leader", undo)})
+
+
 SCENARIOS = {
     "fuzzy-snapshot": fuzzy_snapshot,
     "unsynced-epoch": unsynced_epoch,
     "dirty-snapshot": dirty_snapshot,
+    "zk-2845": dirty_snapshot,
+    "zk-3911": lambda world: newleader_crash(world, "3911"),
+    "zk-4643": lambda world: newleader_crash(world, "4643"),
+    "zk-4646": lambda world: newleader_crash(world, "4646"),
+    "zk-4685": learner_acks_early,
 }
 
 

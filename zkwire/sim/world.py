@@ -372,6 +372,7 @@ class Node:
         self.paused_until_us = 0
         self.deferred = []
         self.slow_fsync_until_us = 0
+        self.fsync_delay_us = None        # scenarios: every fsync takes exactly this long
         self.peer = None
         self.core = None
         self.datadir = None
@@ -615,7 +616,9 @@ class Node:
         handle = storage.flush()
         w = self.world
         self.fsync_in_flight = batch
-        if self.slow_fsync_until_us > w.t_us:
+        if self.fsync_delay_us is not None:
+            delay = self.fsync_delay_us
+        elif self.slow_fsync_until_us > w.t_us:
             delay = w.rng.randint(20, 900) * 1000
         else:
             delay = w.rng.randint(100, 3000)
