@@ -9,6 +9,7 @@ xfail turns that into a failure that says to drop the marker.
 """
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -79,6 +80,28 @@ def test_fixed_seeds_with_faults_hold_every_invariant(members, observers, seeds)
     assert total["acked"] >= 20 * clean, total
     assert total["reads"] >= 20 * clean, total
     assert total["leaders"] >= clean, total
+
+
+#: Seeds per layout: a few hundred in every run of the suite, thousands in
+#: the slow mode (ZKWIRE_SLOW=1), the soak the README describes.
+SOAK = os.environ.get("ZKWIRE_SLOW") == "1"
+
+
+@pytest.mark.parametrize("members,observers,seeds", [
+    (3, 0, 2000 if SOAK else 200),
+    (5, 0, 1000 if SOAK else 80),
+    (3, 2, 500 if SOAK else 40),
+])
+def test_hundreds_of_seeds_hold_every_invariant(members, observers, seeds):
+    first = 1000                     # not the seeds of the test above
+    failing = []
+    for seed in range(first, first + seeds):
+        res = run_seed(seed, SimConfig(members=members, observers=observers, steps=5000))
+        if not res.ok and not known_bug(first_violation(res)):
+            failing.append("seed %d: %s\n  replay: zkwire sim --seed %d --members %d%s" % (
+                seed, first_violation(res).split("\n", 1)[0], seed, members,
+                " --observers %d" % observers if observers else ""))
+    assert not failing, "\n".join(failing)
 
 
 def test_every_fault_kind_is_injected():
