@@ -273,7 +273,10 @@ def test_a_snapshot_is_captured_in_slices_while_writes_commit():
 def test_newleader_is_acked_only_once_the_synced_txns_are_durable():
     """A learner that acks NEWLEADER (or writes currentEpoch) before the txns
     of its sync are on disk can lose committed txns in a crash; 3.8.0 does
-    exactly that.  zkwire persists, then writes currentEpoch, then acks."""
+    exactly that (ZOOKEEPER-4646, and -4785: its fix still let the log
+    thread write them after the ACK).  zkwire persists, then writes
+    currentEpoch, then acks.  The scenarios zk-3911, zk-4643 and zk-4646 of
+    the simulator play the crashes themselves."""
     e = Ensemble(3, leader=3)
     c = e.client(2)
     e.disconnect(1)
@@ -325,6 +328,64 @@ def test_current_epoch_is_written_after_the_txns_and_before_the_ack():
     sent = types(e, 1, 3)
     assert sent[-2:] == ["ACK", "ACK"]
     assert order.index(("log",)) < order.index(("epoch", CURRENT_EPOCH, 2))
+
+
+def test_a_commit_between_the_newleader_ack_and_uptodate_is_applied_once():
+    """ZOOKEEPER-4394: a Java leader can COMMIT a proposal of the sync after
+    the learner acked NEWLEADER and before UPTODATE (its UPTODATE waits for
+    the leader's start-up); a 3.7 learner crashed on it (NPE), and its fix
+    applied such txns out of order.  Here the COMMIT comes in that gap: the
+    learner applies the txn once, in order, and serves the leader's tree."""
+    e = Ensemble(3, leader=3)
+    c = e.client(2)
+    write(e, 2, c, 1, "/a")
+    e.disconnect(1)
+    e.slow_disks.add(3)                  # the leader's own log holds /b back
+    e.request(2, c, 2, OpCode.create, create_req("/b", b"pending"))
+    e.trace.clear()
+    e.join(1)
+    role = e.nodes[1].role
+    held = []
+    real_receive = role.receive
+
+    def receive(item, now):
+        if getattr(item, "type", None) == UPTODATE and not held:
+            held.append(item)
+        else:
+            real_receive(item, now)
+
+    role.receive = receive
+    e.run()
+    assert held and role.phase == BROADCAST and not e.nodes[1].core.serving
+    e.slow_disks.discard(3)
+    e.finish_persist(3)                  # /b commits: COMMIT reaches 1 before UPTODATE
+    sent = types(e, 3, 1)
+    assert sent[sent.index("NEWLEADER") - 1] == "PROPOSAL", sent     # /b, in the sync
+    assert sent[-2:] == ["UPTODATE", "COMMIT"], sent                 # UPTODATE held back
+    assert "/b" in e.nodes[1].core.tree.nodes
+    real_receive(held[0], e.now)
+    e.run()
+    assert e.nodes[1].core.serving
+    trees_equal(e, [1, 2, 3])
+
+
+def test_a_session_closed_while_a_follower_was_away_leaves_no_ephemeral_on_it():
+    """ZOOKEEPER-5010: a follower synced by DIFF kept ephemerals of a session
+    that had ended (Java now purges them after the DIFF).  The closeSession
+    txn is in the DIFF: applying it removes them, here and everywhere."""
+    e = Ensemble(3, leader=3)
+    c = e.client(2)
+    e.request(2, c, 1, OpCode.create, create_req("/eph", b"", flags=1))
+    assert "/eph" in e.nodes[1].core.tree.nodes
+    e.disconnect(1)
+    e.request(2, c, 2, OpCode.closeSession, None)
+    assert "/eph" not in e.nodes[3].core.tree.nodes
+    e.trace.clear()
+    e.join(1)
+    e.run()
+    assert e.nodes[1].role.sync_mode == DIFF
+    assert "/eph" not in e.nodes[1].core.tree.nodes
+    trees_equal(e, [1, 2, 3])
 
 
 # --- acks the leader must tolerate ---------------------------------------------------------------
