@@ -89,6 +89,18 @@ def leader(world):
     return None
 
 
+def a_leader_with(acked: int):
+    """A condition: an established leader, and ``acked`` writes acknowledged."""
+    def cond(w, v):
+        return leader(w) is not None and w.checker.acked_writes >= acked
+    return cond
+
+
+def others(world, node) -> list:
+    """The other peers, by sid."""
+    return [n for sid, n in sorted(world.nodes.items()) if n is not node]
+
+
 def clients_idle(world, idle: bool) -> None:
     for c in world.clients:
         c.idle = idle
@@ -114,7 +126,7 @@ def unsynced_epoch(world) -> Script:
         v["epoch"] = lead.peer.role.epoch
         v["leader"] = lead
         if "victim" not in v:
-            v["victim"] = next(n for sid, n in sorted(w.nodes.items()) if n is not lead)
+            v["victim"] = others(w, lead)[0]
         v["victim"].stop("scenario: killed", restart=False)
         v["acked"] = w.checker.acked_writes
 
@@ -184,15 +196,14 @@ def dirty_snapshot(world) -> Script:
     discarded from the log survives in state kept beside it (there the
     in-memory database retained across the election, here a snapshot)."""
 
-    def first_leader(w, v):
-        return leader(w) is not None and w.checker.acked_writes >= 3
+    first_leader = a_leader_with(3)
 
     def isolate(w, v):
         lead = leader(w)
-        others = [n for sid, n in sorted(w.nodes.items()) if n is not lead]
-        v["leader"], v["victim"], v["other"] = lead, others[0], others[1]
+        rest = others(w, lead)
+        v["leader"], v["victim"], v["other"] = lead, rest[0], rest[1]
         v["epoch"] = lead.peer.role.epoch
-        l, f, m = lead.sid, others[0].sid, others[1].sid
+        l, f, m = lead.sid, rest[0].sid, rest[1].sid
         # The leader hears no ACK from anyone and its own log is slow: its
         # proposals reach the victim's log and commit nowhere.
         w.cuts = {(l, m), (m, l), (f, l)}
@@ -282,8 +293,7 @@ def fuzzy_snapshot(world) -> Script:
     zxid at its start) keeps their effects, and recovery from it cannot
     replay them away."""
 
-    def first_leader(w, v):
-        return leader(w) is not None and w.checker.acked_writes >= 5
+    first_leader = a_leader_with(5)
 
     def slow_victim(w, v):
         lead = leader(w)
@@ -382,13 +392,12 @@ def newleader_crash(world, variant) -> Script:
     patched back to 3.8.0's order, and see the loss."""
     uncommitted = variant == "3911"
 
-    def first_leader(w, v):
-        return leader(w) is not None and w.checker.acked_writes >= 3
+    first_leader = a_leader_with(3)
 
     def stop_follower(w, v):
         lead = leader(w)
-        others = [n for sid, n in sorted(w.nodes.items()) if n is not lead]
-        v["L"], v["F"], v["T"] = lead, others[0], others[1]
+        rest = others(w, lead)
+        v["L"], v["F"], v["T"] = lead, rest[0], rest[1]
         v["epoch"] = lead.peer.role.epoch
         v["F"].stop("scenario: down while X is written", restart=False)
         v["acked"] = w.checker.acked_writes
@@ -487,13 +496,12 @@ def learner_acks_early(world) -> Script:
     and the third server T's ACKs never arrive: those proposals commit only
     with F's early ACKs.  The leader must keep F and commit them."""
 
-    def first_leader(w, v):
-        return leader(w) is not None and w.checker.acked_writes >= 3
+    first_leader = a_leader_with(3)
 
     def stop_follower(w, v):
         lead = leader(w)
-        others = [n for sid, n in sorted(w.nodes.items()) if n is not lead]
-        v["L"], v["F"], v["T"] = lead, others[0], others[1]
+        rest = others(w, lead)
+        v["L"], v["F"], v["T"] = lead, rest[0], rest[1]
         v["F"].stop("scenario: down", restart=False)
         v["acked"] = w.checker.acked_writes
         v["early"] = 0
