@@ -22,6 +22,11 @@ layouts, dataDirs, start/stop/kill/pause by PID) plus one :class:`Proxy`:
   :meth:`ProxiedEnsemble.direct_connections` lists any TCP connection to a
   member's quorum or election port that bypasses the proxies (none, with the
   rewrite).
+* Every listening port (members' and links') is chosen below the kernel's
+  ephemeral range (:class:`Ports`): a port picked by binding port 0 is in
+  that range, and the proxy and the servers dial hundreds of connections,
+  each from an ephemeral port, so a member killed and restarted (or a link
+  made after the members chose their ports) could find its port taken.
 * a *client link* per member, in front of its client port, through which
   the workload's clients connect, so a client can be partitioned from its
   server too.  The harness's own four-letter words go to the real client
@@ -35,7 +40,9 @@ leadership too.
 from __future__ import annotations
 
 import os
+import random
 import re
+import socket
 import sys
 import threading
 import time
@@ -51,6 +58,29 @@ from interop.partition.proxy import Proxy  # noqa: E402
 
 KINDS = ("quorum", "election")
 _SERVER_LINE = re.compile(r"^server\.(\d+)=127\.0\.0\.1:(\d+):(\d+)(.*)$")
+
+
+class Ports:
+    """Free loopback ports below the ephemeral range, from a random start."""
+
+    def __init__(self):
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            self.top = int(f.read().split()[0])
+        self.bottom = 10000
+        self.next = random.Random().randrange(self.bottom, self.top)
+
+    def take(self) -> int:
+        for _ in range(self.top - self.bottom):
+            port, self.next = self.next, self.next + 1
+            if self.next >= self.top:
+                self.next = self.bottom
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+        raise RuntimeError("no free port in %d..%d" % (self.bottom, self.top))
 
 
 class ProxiedMember(Member):
@@ -83,18 +113,22 @@ class ProxiedEnsemble(Ensemble):
             # Member's constructor made the dataDir and chose the ports; only
             # write_cfg differs, so the instances change class, not identity.
             m.__class__ = ProxiedMember
+        ports = Ports()
+        for m in self.members.values():
+            m.client_port, m.quorum_port, m.election_port = ports.take(), ports.take(), ports.take()
         self.proxy = Proxy()
         self.peer_links = {}
         self.client_links = {}
         for i, mi in self.members.items():
-            self.client_links[i] = self.proxy.add_link("client-%d" % i, mi.client_port)
+            self.client_links[i] = self.proxy.add_link("client-%d" % i, mi.client_port,
+                                                       port=ports.take())
             for j, mj in self.members.items():
                 if i != j:
                     self.peer_links[i, j, "quorum"] = self.proxy.add_link(
-                        "quorum-%d-%d" % (i, j), mj.quorum_port)
+                        "quorum-%d-%d" % (i, j), mj.quorum_port, port=ports.take())
                     self.peer_links[i, j, "election"] = self.proxy.add_link(
                         "election-%d-%d" % (i, j), mj.election_port,
-                        rewrite=self._handshake_rewriter(j, i))
+                        rewrite=self._handshake_rewriter(j, i), port=ports.take())
         self.proxy.start()
         self.paused = set()
 

@@ -69,7 +69,7 @@ class Link:
     """One listening port forwarding to ``target_port``; its state belongs to
     the loop thread (read ``mode`` from elsewhere only for display)."""
 
-    def __init__(self, name: str, target_port: int, rewrite=None):
+    def __init__(self, name: str, target_port: int, rewrite=None, port: int = 0):
         self.name = name
         self.target_port = target_port
         self.rewrite = rewrite      # bytes -> bytes to send instead, or None: wait for more
@@ -77,7 +77,7 @@ class Link:
         self.delay_ms = 0
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
+        self.listener.bind(("127.0.0.1", port))
         self.listener.listen(64)
         self.listener.setblocking(False)
         self.port = self.listener.getsockname()[1]
@@ -134,9 +134,9 @@ class Proxy:
 
     # -- the API (any thread) ------------------------------------------------
 
-    def add_link(self, name: str, target_port: int, rewrite=None) -> Link:
+    def add_link(self, name: str, target_port: int, rewrite=None, port: int = 0) -> Link:
         assert self._thread is None, "add links before start()"
-        link = Link(name, target_port, rewrite)
+        link = Link(name, target_port, rewrite, port)
         self.links[name] = link
         self._sel.register(link.listener, selectors.EVENT_READ, ("accept", link))
         return link
