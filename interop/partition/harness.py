@@ -6,7 +6,8 @@ registers, starts the clients and the leader watch, runs the nemesis for
 client has completed an operation after the heal, stops the clients, reads
 each member's /reg and /seq (they must agree), and gives the history to
 ``zkwire.sim.linear.check_history``.  The history is written to
-``OUT/history-LAYOUT-seedSEED.jsonl``; a run that is not ok also keeps the
+``OUT/history-LAYOUT-seedSEED.jsonl`` and the nemesis's timeline, on the
+same clock, to ``OUT/faults-LAYOUT-seedSEED.txt``; a run that is not ok also keeps the
 members' logs there.  Every process is stopped by PID on the way out.
 """
 from __future__ import annotations
@@ -41,6 +42,8 @@ class RunResult:
     leaks: list = field(default_factory=list)
     crashes: list = field(default_factory=list)
 
+    longest_gap_s: float = 0.0      # the longest time with no ok update completing
+
     @property
     def leader_changes(self) -> int:
         return max(0, len(self.leaderships) - 1)
@@ -59,6 +62,7 @@ class RunResult:
             "faults: " + faults,
             "leaderships (sid, epoch): %s -> %d leader changes" % (
                 " ".join("%d/%d" % ls for ls in self.leaderships), self.leader_changes),
+            "longest time without an ok update: %.1f s" % self.longest_gap_s,
             "members agree at the end: %s%s" % (self.converged, (" " + self.divergence)
                                                 if self.divergence else ""),
             "checker: " + self.verdict.summary(),
@@ -103,11 +107,15 @@ def run(layout="zzz", seconds=30.0, seed=1, out_dir=None, n_clients=5, faults=FA
         converged, divergence = _compare_members(e)
         leaks = e.direct_connections()
         history.write(history_path)
+        with open(history_path.replace("history-", "faults-").replace(".jsonl", ".txt"), "w") as f:
+            # the nemesis's timeline, on the history's clock (monotonic ns)
+            for t, kind, detail, phase in nemesis.log:
+                f.write("%d %s %s: %s\n" % (t, phase, kind, detail))
         log("%s seed %d: checking %d events" % (layout, seed, len(history.events)))
         verdict = check_history(history.events, initial=initial_values())
         result = RunResult(layout, seed, seconds, history_path, history.counts(), nemesis.counts,
                            list(watch.leaderships), verdict, converged, divergence, leaks,
-                           crashes)
+                           crashes, _longest_gap_s(history.events))
         if not result.ok:
             for m in e.members.values():
                 shutil.copy(m.log_path, os.path.join(out_dir, "server-%d-%s.log" % (m.sid, m.kind)))
@@ -118,6 +126,12 @@ def run(layout="zzz", seconds=30.0, seed=1, out_dir=None, n_clients=5, faults=FA
         if watch is not None:
             watch.stop()
         e.close()
+
+
+def _longest_gap_s(events) -> float:
+    times = [ev["time_ns"] for ev in events
+             if ev["type"] == "ok" and ev["f"] in ("write", "cas", "create_seq")]
+    return max((b - a for a, b in zip(times, times[1:])), default=0) / 1e9
 
 
 def _wait_every_client_completes(workload, history, timeout_s):
