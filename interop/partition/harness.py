@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -99,7 +98,7 @@ def run(layout="zzz", seconds=30.0, seed=1, out_dir=None, n_clients=5, faults=FA
         log("%s seed %d: nemesis for %.0f s" % (layout, seed, seconds))
         nemesis.run(seconds)
         crashes = [(sid, code) for sid, code in nemesis.crashes]
-        e.wait_serving(timeout_s=SETTLE_TIMEOUT_S)
+        e.wait_serving(sids=list(e.members), timeout_s=SETTLE_TIMEOUT_S)
         _wait_every_client_completes(workload, history, SETTLE_TIMEOUT_S)
         workload.stop()
         workload = None
@@ -136,18 +135,18 @@ def _longest_gap_s(events) -> float:
 
 def _wait_every_client_completes(workload, history, timeout_s):
     """Every client completes one operation (ok or fail) after this call."""
+    from servers import wait_until
+
     start = time.monotonic_ns()
-    done = threading.Event()
-    deadline = time.monotonic() + timeout_s
-    while not done.is_set():
-        finished = {ev["process"] % len(workload.clients) for ev in history.events
-                    if ev["time_ns"] > start and ev["type"] in ("ok", "fail")}
-        if len(finished) == len(workload.clients):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("clients %s completed nothing %.0f s after the heal" % (
-                sorted(set(range(len(workload.clients))) - finished), timeout_s))
-        done.wait(0.2)
+    n = len(workload.clients)
+
+    def finished():
+        return {ev["process"] % n for ev in list(history.events)
+                if ev["time_ns"] > start and ev["type"] in ("ok", "fail")}
+
+    if not wait_until(lambda: len(finished()) == n, timeout_s):
+        raise AssertionError("clients %s completed nothing %.0f s after the heal" % (
+            sorted(set(range(n)) - finished()), timeout_s))
 
 
 def _compare_members(e):
