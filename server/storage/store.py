@@ -99,7 +99,17 @@ def write_epoch(data_dir: str, name: str, value: int, disk=None) -> None:
     disk = disk or FILE_DISK
     path = epoch_path(data_dir, name)
     disk.makedirs(os.path.dirname(path))
-    disk.write_atomic(path, str(int(value)).encode("ascii"), path + TMP_SUFFIX)
+    data = str(int(value)).encode("ascii")
+    marker = path + TMP_SUFFIX
+    if disk.exists(marker):
+        # A mark of Storage.begin_epoch_update: it must outlive a write that
+        # fails (a full disk), or the dataDir would no longer load.  So the
+        # value goes in through another temporary, and the mark goes after.
+        disk.write_atomic(path, data, marker + TMP_SUFFIX)
+        disk.remove(marker)
+        disk.sync_dir(os.path.dirname(path))
+        return
+    disk.write_atomic(path, data, marker)
 
 
 class Storage:

@@ -48,3 +48,24 @@ def test_accepted_older_than_current_refuses(st):
     st.write_epoch(ACCEPTED_EPOCH, 2)
     with pytest.raises(EpochError):
         load_epochs(st, make_zxid(3, 1))
+
+
+def test_a_failed_epoch_write_keeps_the_mark_of_the_unfinished_update(st):
+    """Was a bug the simulator found (zkwire sim --seed 400062 --faults all):
+    a learner marks the currentEpoch update it has begun (currentEpoch.tmp,
+    the file ZooKeeper's load rule reads); on the next start, writing
+    currentEpoch hit a full disk, and the failed write removed its
+    temporary -- the mark itself -- so every later start refused the
+    dataDir (EpochError).  The mark now outlives a failed write."""
+    import errno
+
+    st.write_epoch(CURRENT_EPOCH, 2)
+    st.write_epoch(ACCEPTED_EPOCH, 3)
+    st.begin_epoch_update(CURRENT_EPOCH, 3)
+    st.disk.fail("write", errno.ENOSPC)
+    with pytest.raises(OSError):
+        load_epochs(st, make_zxid(3, 6))     # the log reached epoch 3 meanwhile
+    assert st.read_epoch(CURRENT_EPOCH + TMP_SUFFIX) == 3
+    assert load_epochs(st, make_zxid(3, 6)) == (3, 3)
+    assert st.read_epoch(CURRENT_EPOCH) == 3
+    assert st.read_epoch(CURRENT_EPOCH + TMP_SUFFIX) is None   # consumed once written
