@@ -25,7 +25,7 @@ from zkwire.server.quorum.packets import decode_txn
 from zkwire.sim import SimConfig, run_seed
 from zkwire.sim import runner
 from zkwire.sim.scenarios import leader, run_scenario
-from zkwire.sim.world import DEFAULT_FAULTS
+from zkwire.sim.world import DEFAULT_FAULTS, FAULTS
 
 
 class Violated(Exception):
@@ -87,20 +87,25 @@ def test_fixed_seeds_with_faults_hold_every_invariant(members, observers, seeds)
 SOAK = os.environ.get("ZKWIRE_SLOW") == "1"
 
 
-@pytest.mark.parametrize("members,observers,seeds", [
-    (3, 0, 2000 if SOAK else 200),
-    (5, 0, 1000 if SOAK else 80),
-    (3, 2, 500 if SOAK else 40),
+@pytest.mark.parametrize("members,observers,seeds,faults", [
+    (3, 0, 2000 if SOAK else 200, "default"),
+    (5, 0, 1000 if SOAK else 80, "default"),
+    (3, 2, 500 if SOAK else 40, "default"),
+    # With corrupted bytes on disk too (a server then refuses its dataDir).
+    (3, 0, 1000 if SOAK else 60, "all"),
 ])
-def test_hundreds_of_seeds_hold_every_invariant(members, observers, seeds):
+def test_hundreds_of_seeds_hold_every_invariant(members, observers, seeds, faults):
     first = 1000                     # not the seeds of the test above
+    kinds = FAULTS if faults == "all" else DEFAULT_FAULTS
     failing = []
     for seed in range(first, first + seeds):
-        res = run_seed(seed, SimConfig(members=members, observers=observers, steps=5000))
+        res = run_seed(seed, SimConfig(members=members, observers=observers, steps=5000,
+                                       faults=kinds))
         if not res.ok and not known_bug(first_violation(res)):
-            failing.append("seed %d: %s\n  replay: zkwire sim --seed %d --members %d%s" % (
+            failing.append("seed %d: %s\n  replay: zkwire sim --seed %d --members %d%s%s" % (
                 seed, first_violation(res).split("\n", 1)[0], seed, members,
-                " --observers %d" % observers if observers else ""))
+                " --observers %d" % observers if observers else "",
+                " --faults all" if faults == "all" else ""))
     assert not failing, "\n".join(failing)
 
 
