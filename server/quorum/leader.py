@@ -171,6 +171,7 @@ class Leader:
         self.myid = myid
         self.membership = membership
         self.voters = membership.voters
+        self._voter_ids = frozenset(membership.voters)
         self.accepted_epoch = accepted_epoch
         self.current_epoch = current_epoch
         self.tick_ms = tick_ms
@@ -217,7 +218,10 @@ class Leader:
 
     # --- output ----------------------------------------------------------------------
     def _to(self, lid, ptype, zxid, data=None) -> None:
-        pkt = encode_packet(ptype, zxid, data)
+        self._to_packet(lid, encode_packet(ptype, zxid, data))
+
+    def _to_packet(self, lid, pkt: bytes) -> None:
+        """``pkt``, encoded, to one learner (the same bytes may go to many)."""
         if self._streaming:
             ln = self.learners.get(lid)
             if ln is not None and ln.capture is not None:
@@ -287,7 +291,8 @@ class Leader:
             self._drop(ln, "%s (%s zxid %#x)" % (e, packet_name(pkt.type), pkt.zxid))
 
     def _quorum(self, sids) -> bool:
-        return self.membership.is_quorum(set(sids) & set(self.voters))
+        # Membership.is_quorum's rule, on the hot path of every ACK.
+        return len(self._voter_ids.intersection(sids)) * 2 > len(self._voter_ids)
 
     def _lose(self, reason: str) -> None:
         if self.phase == LOST:
@@ -540,9 +545,12 @@ class Leader:
         self.outstanding[hdr.zxid] = _Proposal(hdr, txn, data)
         self.last_proposed = hdr.zxid
         self._to_log.append((hdr, txn))
+        pkt = None
         for ln in self.learners.values():
             if not ln.observer and ln.state in (NEWLEADER_SENT, SYNCED, STREAMING):
-                self._to(ln.lid, PROPOSAL, hdr.zxid, data)
+                if pkt is None:
+                    pkt = encode_packet(PROPOSAL, hdr.zxid, data)
+                self._to_packet(ln.lid, pkt)
 
     def persisted(self, zxid: int, now_ms: int) -> None:
         batch = self._unsynced
@@ -571,13 +579,18 @@ class Leader:
             del out[zxid]
             self.last_committed = zxid
             self.history.append((p.hdr, p.txn, p.data))
+            commit = inform = None
             for ln in self.learners.values():
                 if ln.state not in (NEWLEADER_SENT, SYNCED, STREAMING):
                     continue
                 if ln.observer:
-                    self._to(ln.lid, INFORM, zxid, p.data)
+                    if inform is None:
+                        inform = encode_packet(INFORM, zxid, p.data)
+                    self._to_packet(ln.lid, inform)
                 else:
-                    self._to(ln.lid, COMMIT, zxid)
+                    if commit is None:
+                        commit = encode_packet(COMMIT, zxid)
+                    self._to_packet(ln.lid, commit)
             if not self._apply_wait and zxid <= self._logged_zxid:
                 self._apply(p.hdr, p.txn, now_ms)
             else:
