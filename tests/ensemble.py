@@ -14,18 +14,48 @@ Every process started is stopped by its PID when the ensemble is closed.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-from servers import ZK_CLASSPATH, four_letter, free_port, wait_until
+from servers import ZK_CLASSPATH, four_letter, wait_until
 
 TICK_MS = 200
 INIT_LIMIT = 25
 SYNC_LIMIT = 5
+
+
+class Ports:
+    """Free loopback ports below the ephemeral range, from a random start,
+    each handed out once.  Binding port 0 picks from the ephemeral range,
+    the one every outgoing connection takes its port from: two calls could
+    return the same port (a member's client and election port were once
+    the same, and Java refused its zoo.cfg), and a member restarting could
+    find its port taken by some dialer."""
+
+    def __init__(self):
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            self.top = int(f.read().split()[0])
+        self.bottom = 10000
+        self.next = random.Random().randrange(self.bottom, self.top)
+
+    def take(self) -> int:
+        for _ in range(self.top - self.bottom):
+            port, self.next = self.next, self.next + 1
+            if self.next >= self.top:
+                self.next = self.bottom
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+        raise RuntimeError("no free port in %d..%d" % (self.bottom, self.top))
 
 
 class Member:
@@ -36,9 +66,9 @@ class Member:
         self.observer = observer
         self.dir = os.path.join(ensemble.workdir, "s%d" % sid)
         self.data_dir = os.path.join(self.dir, "data")
-        self.client_port = free_port()
-        self.quorum_port = free_port()
-        self.election_port = free_port()
+        self.client_port = ensemble.ports.take()
+        self.quorum_port = ensemble.ports.take()
+        self.election_port = ensemble.ports.take()
         self.proc = None
         self.log_path = os.path.join(self.dir, "server.log")
         os.makedirs(self.data_dir)
@@ -145,6 +175,7 @@ class Member:
 class Ensemble:
     def __init__(self, layout: str, extra_cfg=None, sysprops=None):
         self.workdir = tempfile.mkdtemp(prefix="zkwire-ensemble-")
+        self.ports = Ports()
         self.extra_cfg = dict(extra_cfg or {})
         self.sysprops = dict(sysprops or {})
         self.members = {}

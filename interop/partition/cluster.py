@@ -23,7 +23,7 @@ layouts, dataDirs, start/stop/kill/pause by PID) plus one :class:`Proxy`:
   member's quorum or election port that bypasses the proxies (none, with the
   rewrite).
 * Every listening port (members' and links') is chosen below the kernel's
-  ephemeral range (:class:`Ports`): a port picked by binding port 0 is in
+  ephemeral range (tests/ensemble.py's :class:`Ports`): a port picked by binding port 0 is in
   that range, and the proxy and the servers dial hundreds of connections,
   each from an ephemeral port, so a member killed and restarted (or a link
   made after the members chose their ports) could find its port taken.
@@ -40,9 +40,7 @@ leadership too.
 from __future__ import annotations
 
 import os
-import random
 import re
-import socket
 import sys
 import threading
 
@@ -57,29 +55,6 @@ from interop.partition.proxy import Proxy  # noqa: E402
 
 KINDS = ("quorum", "election")
 _SERVER_LINE = re.compile(r"^server\.(\d+)=127\.0\.0\.1:(\d+):(\d+)(.*)$")
-
-
-class Ports:
-    """Free loopback ports below the ephemeral range, from a random start."""
-
-    def __init__(self):
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            self.top = int(f.read().split()[0])
-        self.bottom = 10000
-        self.next = random.Random().randrange(self.bottom, self.top)
-
-    def take(self) -> int:
-        for _ in range(self.top - self.bottom):
-            port, self.next = self.next, self.next + 1
-            if self.next >= self.top:
-                self.next = self.bottom
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-        raise RuntimeError("no free port in %d..%d" % (self.bottom, self.top))
 
 
 class ProxiedMember(Member):
@@ -112,9 +87,7 @@ class ProxiedEnsemble(Ensemble):
             # Member's constructor made the dataDir and chose the ports; only
             # write_cfg differs, so the instances change class, not identity.
             m.__class__ = ProxiedMember
-        ports = Ports()
-        for m in self.members.values():
-            m.client_port, m.quorum_port, m.election_port = ports.take(), ports.take(), ports.take()
+        ports = self.ports              # the members' came from it too
         self.proxy = Proxy()
         self.peer_links = {}
         self.client_links = {}
