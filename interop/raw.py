@@ -378,7 +378,7 @@ class RawActors:
         if op == "addwatch":
             return OpCode.addWatch, dict(path=p(args[0]), mode=0 if args[1] == "persistent" else 1)
         if op == "removewatches":
-            kind = {"child": 1, "data": 2, "any": 3}[args[1]]
+            kind = {"child": 1, "data": 2, "any": 3, "persistent": 4, "recursive": 5}[args[1]]
             return OpCode.removeWatches, dict(path=p(args[0]), type=kind)
         if op == "reconfig":
             vals = [None if x == "-" else x for x in (list(args) + ["-", "-", "-"])[:3]]

@@ -84,7 +84,7 @@ OPS = {
     "ephemerals": "ephemerals [PREFIX]",
     "count": "count PATH   (getAllChildrenNumber)",
     "addwatch": "addwatch PATH persistent|recursive",
-    "removewatches": "removewatches PATH child|data|any",
+    "removewatches": "removewatches PATH child|data|any|persistent|recursive   (the last two: raw actors)",
     "reconfig": "reconfig JOINING LEAVING MEMBERS [CONFIG_ID]   (use - for none)",
     "4lw": "4lw WORD   (the output's shape: keys, not values)",
     "events": "events   (watch events received so far, after a round trip)",

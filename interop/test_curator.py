@@ -24,10 +24,7 @@ RECIPES = [
     pytest.param("leader", id="LeaderLatch"),
     pytest.param("atomic", id="DistributedAtomicLong"),
     pytest.param("treecache", id="TreeCache"),
-    pytest.param("curatorcache", id="CuratorCache", marks=pytest.mark.xfail(
-        strict=True, raises=AssertionError,
-        reason="CuratorCache uses persistent recursive watches (addWatch), not built in zkwire yet "
-               "(README: \"Persistent / recursive watches (addWatch): not yet\")")),
+    pytest.param("curatorcache", id="CuratorCache"),
 ]
 
 

@@ -139,6 +139,8 @@ class WatcherType:
     Children = 1
     Data = 2
     Any = 3
+    Persistent = 4           # 3.9 (ZOOKEEPER-4466)
+    PersistentRecursive = 5  # 3.9
 
 
 class AddWatchMode:

@@ -246,6 +246,7 @@ RESPONSE_RECORDS = {
     OpCode.getAllChildrenNumber: r.GetAllChildrenNumberResponse,
     OpCode.whoAmI: r.WhoAmIResponse,
     OpCode.sasl: r.SetSASLResponse,
+    OpCode.addWatch: r.ErrorResponse,
 }
 #: The record after each MultiHeader of a multi/multiRead response, by its type.
 MULTI_RESULT_RECORDS = {
@@ -379,6 +380,8 @@ _ENCODERS = {
     OpCode.getAllChildrenNumber: r.GetAllChildrenNumberResponse.pack,
     OpCode.getEphemerals: r.GetEphemeralsResponse.pack,
     OpCode.whoAmI: r.WhoAmIResponse.pack,
+    # ZooKeeper answers addWatch with an ErrorResponse(0) body.
+    OpCode.addWatch: r.ErrorResponse.pack,
     # body: (token,), the SASL response token (None without SASL configured)
     OpCode.sasl: lambda b: r.SetSASLResponse.pack(b[0]),
 }

@@ -55,14 +55,14 @@ from __future__ import annotations
 
 from collections import deque
 
-from zkwire.consts import Err, EventType, KeeperState, OpCode, Perms, Xid
+from zkwire.consts import AddWatchMode, Err, EventType, KeeperState, OpCode, Perms, WatcherType, Xid
 from zkwire.protocol import Malformed
 from .acl import NoAuth, OPEN_ACL_UNSAFE, AuthPolicy
 from .prep import KeeperError
 from .proposer import Proposer
 from .sessions import SessionTable, session_password
 from .tree import DataTree
-from .watches import WatchTable
+from .watches import PERSISTENT, PERSISTENT_RECURSIVE, STANDARD, WatchTable
 
 WRITE_OPS = frozenset((
     OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL,
@@ -444,7 +444,7 @@ class ServerCore:
                 self._finish(conn, Xid.PING, self.tree.last_zxid, 0, op, None, now_ms, now_ms)
             return
         if op == OpCode.auth:
-            self._auth(conn, req)
+            self._auth(conn, xid, req)
             return
         if op not in KNOWN_OPS:
             # ZooKeeper's UnimplementedRequestProcessor: answered at once, out
@@ -575,17 +575,19 @@ class ServerCore:
             return
         self._emit(conn, ("reply", xid, 0, 0, OpCode.sasl, (None,)))
 
-    def _auth(self, conn, req):
+    def _auth(self, conn, xid, req):
         ids = self.auth.authenticate(req.scheme, req.auth, conn.peer_ip)
         if ids is None:
             # ZooKeeper answers AUTHFAILED (zxid 0) and closes the connection.
-            self._emit(conn, ("reply", Xid.AUTH, 0, Err.AUTHFAILED, OpCode.auth, None))
+            self._emit(conn, ("reply", xid, 0, Err.AUTHFAILED, OpCode.auth, None))
             self._close_conn(conn, "authentication failed for scheme %r" % (req.scheme,))
             return
         for i in ids:
             if i not in conn.ids:
                 conn.ids.append(i)
-        self._emit(conn, ("reply", Xid.AUTH, 0, 0, OpCode.auth, None))
+        # The reply carries the request's xid (clients send -4; ZooKeeper
+        # echoes whatever came).
+        self._emit(conn, ("reply", xid, 0, 0, OpCode.auth, None))
 
 
     # --- reads -----------------------------------------------------------------
@@ -707,23 +709,41 @@ class ServerCore:
             return results
         if op in (OpCode.checkWatches, OpCode.removeWatches):
             return self._check_remove_watches(conn, op, req)
+        if op == OpCode.addWatch:
+            # ZooKeeper checks neither the node nor its ACL here: events are
+            # filtered by ACL when they are delivered.
+            if req.mode not in (AddWatchMode.PERSISTENT, AddWatchMode.PERSISTENT_RECURSIVE):
+                raise KeeperError(Err.MARSHALLINGERROR)  # Java: IllegalArgumentException
+            self.watches.add_persistent(req.path, conn,
+                                        req.mode == AddWatchMode.PERSISTENT_RECURSIVE)
+            return 0
         raise KeeperError(Err.UNIMPLEMENTED)
 
     def _check_remove_watches(self, conn, op, req):
-        from zkwire.consts import WatcherType
-
+        """checkWatches / removeWatches, by ZooKeeper 3.9's DataTree: Data and
+        Children mean the one-shot watches only, Persistent the persistent
+        one in both tables, PersistentRecursive the recursive one, Any every
+        mode in both tables."""
         path, wtype = req.path, req.type
-        tables = []
-        if wtype in (WatcherType.Children, WatcherType.Any):
-            tables.append((self.watches.child, EventType.ChildWatchRemoved))
-        if wtype in (WatcherType.Data, WatcherType.Any):
-            tables.append((self.watches.data, EventType.DataWatchRemoved))
-        found = [(t, ev) for t, ev in tables if t.contains(path, conn)]
+        data, child = self.watches.data, self.watches.child
+        if wtype == WatcherType.Children:
+            tables = ((child, STANDARD),)
+        elif wtype == WatcherType.Data:
+            tables = ((data, STANDARD),)
+        elif wtype == WatcherType.Persistent:
+            tables = ((child, PERSISTENT), (data, PERSISTENT))
+        elif wtype == WatcherType.PersistentRecursive:
+            tables = ((data, PERSISTENT_RECURSIVE),)
+        elif wtype == WatcherType.Any:
+            tables = ((child, None), (data, None))
+        else:
+            raise KeeperError(Err.MARSHALLINGERROR)  # Java: "Invalid integer value ..."
+        found = [(t, mode) for t, mode in tables if t.contains(path, conn, mode)]
         if not found:
             raise KeeperError(Err.NOWATCHER)
         if op == OpCode.removeWatches:
-            for t, ev in found:
-                t.remove(path, conn)
+            for t, mode in found:
+                t.remove(path, conn, mode)
         return None
 
     def _set_watches(self, conn, req):
@@ -752,6 +772,12 @@ class ServerCore:
                 ev.append((EventType.NodeChildrenChanged, path))
             else:
                 self.watches.child.add(path, conn)
+        # setWatches2 (3.6+): persistent watches come back as they were, with
+        # no event for what they missed (ZooKeeper's DataTree.setWatches).
+        for path in getattr(req, "persistentWatches", None) or ():
+            self.watches.add_persistent(path, conn, False)
+        for path in getattr(req, "persistentRecursiveWatches", None) or ():
+            self.watches.add_persistent(path, conn, True)
         for etype, path in ev:
             self._emit(conn, ("event", zxid, etype, KeeperState.SyncConnected, path))
 
@@ -761,8 +787,7 @@ class ServerCore:
         apply = self.tree.apply
         committed = self.proposer.committed
         watches = self.watches
-        data_watched = watches.data.by_path
-        child_watched = watches.child.by_path
+        watched = watches.watched
         origin_of = self._origin
         for hdr, txn in batch:
             rc = apply(hdr, txn)
@@ -773,9 +798,10 @@ class ServerCore:
             elif t == OpCode.closeSession:
                 self.sessions.remove(hdr.clientId)
             for etype, path in rc.triggers:
-                if path in data_watched or path in child_watched:
-                    for w in watches.trigger(etype, path):
-                        self._emit(w, ("event", hdr.zxid, etype, KeeperState.SyncConnected, path))
+                if watched(path):
+                    fired = watches.trigger(etype, path)
+                    if fired:
+                        self._notify(fired, hdr.zxid, etype, path)
             origin = origin_of(hdr)
             if origin is not None:
                 # Answer now, before the next txn is applied: reads queued behind
@@ -788,6 +814,24 @@ class ServerCore:
                 conn = self.session_conn.pop(hdr.clientId, None)
                 if conn is not None:
                     self._close_conn(conn, "session %#x expired" % (hdr.clientId & (2**64 - 1)))
+
+    def _notify(self, watchers, zxid, etype, path) -> None:
+        """Send one event to the watchers it fired, except those who may not
+        READ the node: ZooKeeper 3.9.2 checks every delivery against the
+        node's ACL (CVE-2024-23944; a recursive watch would otherwise show
+        the names of nodes its owner cannot read).  A deleted node's ACL is
+        the one it had."""
+        tree = self.tree
+        node = tree.nodes.get(path)
+        acl = node.acl if node is not None else tree.gone_acls.get(path)
+        check = self.auth.check
+        for w in watchers:
+            if acl:
+                try:
+                    check(acl, Perms.READ, w.ids)
+                except NoAuth:
+                    continue
+            self._emit(w, ("event", zxid, etype, KeeperState.SyncConnected, path))
 
     def _drain(self, conn, now_ms):
         q = conn.queue

@@ -180,6 +180,9 @@ class DataTree:
         self.ephemeral_peak = {}
         self.containers = set()
         self.ttls = set()
+        #: path -> ACL of each node the last applied txn deleted: the watch
+        #: events of a deletion are filtered by the ACL the node had.
+        self.gone_acls = {}
         self.last_zxid = 0
         # Equal ACLs share one tuple, as ZooKeeper's ACL cache shares one list:
         # every create brings its own copy, 120 bytes a znode if kept.
@@ -286,6 +289,8 @@ class DataTree:
         if self.nodes is not self._counted:
             self._recount()  # a tree fresh from a snapshot: counted before it changes
         rc = TxnResult(hdr.type, hdr.zxid)
+        if self.gone_acls:
+            self.gone_acls.clear()
         try:
             self._apply(hdr.type, hdr.clientId, hdr.zxid, hdr.time, txn, rc)
         except TreeError as e:
@@ -431,6 +436,7 @@ class DataTree:
         node = self.nodes.pop(path, None)
         if node is None:
             raise TreeError(Err.NONODE)
+        self.gone_acls[path] = node.acl
         data = node.data
         self._data_size -= len(path) + (len(data) if data else 0)
         self._count_below(path, -1)

@@ -830,6 +830,104 @@ def test_set_watches_relative_zxid_zero(raw):
     assert frames[-1].summary() == (5, z, OK) and frames[-1].body == b""
 
 
+# ------------------------------------------------------------------ persistent watches
+
+ADD_WATCH, REMOVE_WATCHES, SET_WATCHES2 = 106, 18, 105
+PERSISTENT, PERSISTENT_RECURSIVE = 0, 1
+
+
+def add_watch_req(path: str, mode: int) -> bytes:
+    return string(path) + int32(mode)
+
+
+def set_watches2_req(relative_zxid, data=(), exist=(), child=(), persistent=(), recursive=()):
+    return set_watches_req(relative_zxid, data, exist, child) + b"".join(
+        int32(len(paths)) + b"".join(string(x) for x in paths) for paths in (persistent, recursive))
+
+
+def test_add_watch_reply_carries_an_error_response_body(raw):
+    # FinalRequestProcessor answers addWatch with ErrorResponse(0): the header
+    # (last zxid, OK) and an int32 0 body; no zxid consumed.  No node needed.
+    a = raw()
+    z = a.last_zxid()
+    f = a.call(ADD_WATCH, add_watch_req("/aw-missing", PERSISTENT))
+    assert f.summary()[1:] == (z, OK) and f.body == int32(0)
+    assert a.last_zxid() == z
+
+
+def test_persistent_watch_events(raw):
+    a, b = raw(), raw()
+    b.call(CREATE, create_req("/pw"))
+    a.call(ADD_WATCH, add_watch_req("/pw", PERSISTENT))
+    b.call(SET_DATA, set_data_req("/pw", b"1"))
+    b.call(CREATE, create_req("/pw/c"))
+    b.call(DELETE, delete_req("/pw/c"))
+    b.call(DELETE, delete_req("/pw"))
+    b.call(CREATE, create_req("/pw"))
+    notes, _ = a.barrier()
+    assert events(notes) == [ev(NODE_DATA_CHANGED, "/pw"), ev(NODE_CHILDREN_CHANGED, "/pw"),
+                             ev(NODE_CHILDREN_CHANGED, "/pw"), ev(NODE_DELETED, "/pw"),
+                             ev(NODE_CREATED, "/pw")]
+
+
+def test_recursive_watch_events(raw):
+    a, b = raw(), raw()
+    b.call(CREATE, create_req("/rw"))
+    a.call(ADD_WATCH, add_watch_req("/rw", PERSISTENT_RECURSIVE))
+    b.call(CREATE, create_req("/rw/a"))
+    b.call(CREATE, create_req("/rw/a/b"))
+    b.call(SET_DATA, set_data_req("/rw/a/b", b"x"))
+    b.call(DELETE, delete_req("/rw/a/b"))
+    b.call(CREATE, create_req("/rwx"))      # a sibling with the same prefix: not below /rw
+    b.call(SET_DATA, set_data_req("/rw", b"y"))
+    notes, _ = a.barrier()
+    assert events(notes) == [ev(NODE_CREATED, "/rw/a"), ev(NODE_CREATED, "/rw/a/b"),
+                             ev(NODE_DATA_CHANGED, "/rw/a/b"), ev(NODE_DELETED, "/rw/a/b"),
+                             ev(NODE_DATA_CHANGED, "/rw")]
+
+
+def test_set_watches2_restores_persistent_watches(raw):
+    # A client that reconnects sends its persistent watches in SetWatches2;
+    # they come back with no event for what happened in between.
+    a, b = raw(), raw()
+    b.call(CREATE, create_req("/sw2"))
+    b.call(CREATE, create_req("/sw2r"))
+    z = a.last_zxid()
+    b.call(SET_DATA, set_data_req("/sw2", b"missed"))
+    a.send(SET_WATCHES2, set_watches2_req(z, persistent=["/sw2"], recursive=["/sw2r"]),
+           xid=SET_WATCHES_XID)
+    frames = a.frames_until_reply(SET_WATCHES_XID)
+    assert len(frames) == 1 and frames[0].err == OK and frames[0].body == b""
+    b.call(SET_DATA, set_data_req("/sw2", b"1"))
+    b.call(CREATE, create_req("/sw2r/k"))
+    b.call(SET_DATA, set_data_req("/sw2", b"2"))
+    notes, _ = a.barrier()
+    assert events(notes) == [ev(NODE_DATA_CHANGED, "/sw2"), ev(NODE_CREATED, "/sw2r/k"),
+                             ev(NODE_DATA_CHANGED, "/sw2")]
+
+
+def test_remove_watches_any_removes_a_persistent_watch(raw):
+    # Type Any (3) removes every mode in both tables, in 3.8 and 3.9 alike.
+    a, b = raw(), raw()
+    b.call(CREATE, create_req("/rwa"))
+    a.call(ADD_WATCH, add_watch_req("/rwa", PERSISTENT))
+    f = a.call(REMOVE_WATCHES, string("/rwa") + int32(3))
+    assert f.err == OK
+    b.call(SET_DATA, set_data_req("/rwa", b"1"))
+    notes, _ = a.barrier()
+    assert notes == []
+    f = a.call(REMOVE_WATCHES, string("/rwa") + int32(3))
+    assert f.err == -121  # NOWATCHER
+
+
+def test_auth_reply_echoes_the_request_xid(raw):
+    # Clients send addauth with xid -4; ZooKeeper answers with whatever xid
+    # came (ZooKeeperServer.processPacket builds the header from it).
+    a = raw()
+    f = a.call(AUTH, auth_req("digest", "u:p"), xid=7)
+    assert f.raw == int32(7) + int64(0) + int32(OK)
+
+
 # ------------------------------------------------------------------ frame limits
 
 
