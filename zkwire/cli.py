@@ -50,6 +50,9 @@ def build_server(settings, reactor, disk=None):
         skip_acl=settings.skip_acl,
         reconfig_enabled=settings.reconfig_enabled,
         enforce_auth_schemes=settings.enforce_auth_schemes if settings.enforce_auth else (),
+        container_check_interval_ms=settings.container_check_interval_ms,
+        container_max_per_minute=settings.container_max_per_minute,
+        container_max_never_used_ms=settings.container_max_never_used_ms,
     )
     datadir = None
     if settings.data_dir:

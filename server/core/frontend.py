@@ -85,7 +85,9 @@ class CoreConfig:
     def __init__(self, tick_ms=2000, min_session_timeout_ms=None, max_session_timeout_ms=None,
                  server_id=1, extended_types=False, super_digest=None, skip_acl=False,
                  max_outstanding_per_conn=1000, max_output_bytes_per_conn=1 << 20,
-                 reconfig_enabled=False, enforce_auth_schemes=()):
+                 reconfig_enabled=False, enforce_auth_schemes=(),
+                 container_check_interval_ms=60000, container_max_per_minute=10000,
+                 container_max_never_used_ms=0):
         self.tick_ms = tick_ms
         self.min_session_timeout_ms = min_session_timeout_ms or 2 * tick_ms
         self.max_session_timeout_ms = max_session_timeout_ms or 20 * tick_ms
@@ -103,6 +105,17 @@ class CoreConfig:
         #: zookeeper.enforce.auth.schemes when zookeeper.enforce.auth.enabled
         #: is true, else empty: no enforcement.
         self.enforce_auth_schemes = tuple(enforce_auth_schemes)
+        #: The container/TTL reaper's settings (ZooKeeper's -D properties
+        #: znode.container.checkIntervalMs, .maxPerMinute, .maxNeverUsedIntervalMs).
+        self.container_check_interval_ms = container_check_interval_ms
+        self.container_max_per_minute = container_max_per_minute
+        self.container_max_never_used_ms = container_max_never_used_ms
+
+    def reaper(self, tree, now_ms):
+        from .reaper import Reaper
+
+        return Reaper(tree, now_ms, self.container_check_interval_ms,
+                      self.container_max_per_minute, self.container_max_never_used_ms)
 
 
 class Conn:
@@ -234,7 +247,8 @@ class ServerCore:
         self.sessions = SessionTable(config.tick_ms, config.server_id, now_ms)
         # Standalone, this server is its own leader: the proposer runs here.
         self.proposer = Proposer(self.tree, self.auth, self.sessions, replicator,
-                                 config.extended_types, config.reconfig_enabled)
+                                 config.extended_types, config.reconfig_enabled,
+                                 config.reaper(self.tree, now_ms))
         self.watches = WatchTable()
         self.conns = {}
         self.session_conn = {}

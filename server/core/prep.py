@@ -221,6 +221,31 @@ class Prep:
             self._add(r)
         return hdr, Rec(paths2Delete=list(paths))
 
+    def prep_delete_container(self, path, now_ms):
+        """The reaper's deleteContainer (opcode 20): session 0, cxid 0, a
+        DeleteTxn body, no ACL check (PrepRequestProcessor's branch for it).
+        A node that no longer qualifies makes an error txn."""
+        hdr = Rec(clientId=0, cxid=0, zxid=self.next_zxid(), time=now_ms,
+                  type=OpCode.deleteContainer)
+        try:
+            i = path.rfind("/")
+            if i == -1 or "\0" in path or is_special_path(path):
+                raise KeeperError(Err.BADARGUMENTS)
+            gone = self._changing(path, hdr.zxid)
+            if gone.child_count > 0:
+                raise KeeperError(Err.NOTEMPTY)
+            if ephemeral_kind(gone.ephemeralOwner) == "normal":
+                raise KeeperError(Err.BADVERSION)   # as ZooKeeper answers it
+            parent = self._changing(path[:i], hdr.zxid)
+            parent.child_count -= 1
+            self._add(parent)
+            gone.exists = False
+            self._add(gone)
+        except KeeperError as e:
+            hdr.type = OpCode.error
+            return hdr, Rec(err=e.code)
+        return hdr, Rec(path=path)
+
     def _prep_multi(self, hdr, ops, ids):
         saved = {}
         for _, req in ops:

@@ -22,7 +22,8 @@ The calls a front end makes:
 
 and, for every txn the front end applies, ``committed(hdr)`` (prep forgets
 the change it was holding).  ``tick(now_ms)`` proposes a closeSession for each
-session past its deadline.  The front end matches a committed txn to its
+session past its deadline, and a deleteContainer for each container or TTL
+node the reaper (``reaper.Reaper``, ZooKeeper's ContainerManager) finds.  The front end matches a committed txn to its
 request by (session id, cxid), never by zxid, so it does not care who
 proposed it.
 """
@@ -33,11 +34,13 @@ from .prep import Prep
 
 class Proposer:
     def __init__(self, tree, auth, sessions, replicator, extended_types=False,
-                 reconfig_enabled=False):
+                 reconfig_enabled=False, reaper=None):
         self.prep = Prep(tree, auth, extended_types)
         self.prep.reconfig_enabled = reconfig_enabled
         self.sessions = sessions
         self.replicator = replicator
+        #: reaper.Reaper, or None: containers and TTL nodes are then never reaped.
+        self.reaper = reaper
 
     def create_session(self, session_id: int, timeout_ms: int, now_ms: int) -> None:
         self.replicator.propose(*self.prep.prep_create_session(session_id, timeout_ms, now_ms))
@@ -56,7 +59,15 @@ class Proposer:
         self.prep.committed(hdr.zxid)
 
     def tick(self, now_ms: int) -> None:
-        """Expire sessions whose deadline has passed (as closeSession txns)."""
+        """Expire sessions whose deadline has passed (as closeSession txns),
+        and delete the containers and TTL nodes whose time has come."""
         for s in self.sessions.expired(now_ms):
             s.closing = True
             self.replicator.propose(*self.prep.prep_close_session(s.session_id, now_ms))
+        if self.reaper is not None:
+            for path in self.reaper.due(now_ms):
+                self.replicator.propose(*self.prep.prep_delete_container(path, now_ms))
+
+    def next_tick_ms(self):
+        """When the reaper next wants a tick (None: it does not)."""
+        return None if self.reaper is None else self.reaper.next_ms

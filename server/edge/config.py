@@ -121,8 +121,9 @@ PROP_KEYS = {
     "zookeeper.admin.serverPort": ("admin_server_port", _int),
     "zookeeper.globalOutstandingLimit": ("global_outstanding_limit", _int),
     "zookeeper.maxCnxns": ("max_cnxns", _int),
-    "zookeeper.containerCheckIntervalMs": ("container_check_interval_ms", _int),
     "znode.container.checkIntervalMs": ("container_check_interval_ms", _int),
+    "znode.container.maxPerMinute": ("container_max_per_minute", _int),
+    "znode.container.maxNeverUsedIntervalMs": ("container_max_never_used_ms", _int),
     "zookeeper.standaloneEnabled": ("standalone_enabled", _bool),
     "zookeeper.closeSessionTxn.enabled": ("close_session_txn", _bool),
     "zookeeper.digest.enabled": ("digest_enabled", _bool),
@@ -170,6 +171,9 @@ class Settings:
         self.sync_limit = 5
         self.quorum_listen_on_all_ips = False
         self.dynamic_config_file = None
+        self.container_check_interval_ms = 60000
+        self.container_max_per_minute = 10000
+        self.container_max_never_used_ms = 0
         self.warnings = []
         #: Keys set by the file, a property or an override (for _check).
         self.given = set()
@@ -188,7 +192,6 @@ NO_EFFECT = {
     "local_sessions_enabled": (lambda v: v, "zkwire has no local sessions: every session is global"),
     "local_sessions_upgrading_enabled": (lambda v: v, "zkwire has no local sessions"),
     "emulate_353_ttl": (lambda v: v, "zkwire does not emulate 3.5.3 TTL nodes"),
-    "container_check_interval_ms": (lambda v: True, "zkwire does not reap containers or TTL nodes yet"),
     "close_session_txn": (lambda v: not v, "zkwire always logs closeSession with its ephemerals"),
     "digest_enabled": (lambda v: v, "zkwire neither writes nor checks txn digests"),
     "cnxn_factory": (lambda v: True, "zkwire has its own connection handling"),
@@ -283,6 +286,14 @@ def _check(s):
         raise ConfigError("clientPort %d is out of range" % s.client_port)
     if s.max_buffer <= 0:
         raise ConfigError("jute.maxbuffer must be positive, got %d" % s.max_buffer)
+    # Java's Timer refuses a period <= 0 at start-up; a maxPerMinute of 0
+    # would divide by zero at the first check.
+    if s.container_check_interval_ms <= 0:
+        raise ConfigError("znode.container.checkIntervalMs must be positive, got %d"
+                          % s.container_check_interval_ms)
+    if s.container_max_per_minute <= 0:
+        raise ConfigError("znode.container.maxPerMinute must be positive, got %d"
+                          % s.container_max_per_minute)
     if s.min_session_timeout_ms == -1:
         s.min_session_timeout_ms = 2 * s.tick_ms
     if s.max_session_timeout_ms == -1:

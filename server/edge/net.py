@@ -735,6 +735,11 @@ class ZooKeeperServer:
         t = self.config.tick_ms
         now = self.now_ms()
         delay_ms = (now // t + 1) * t - now
+        # The container reaper may want a turn sooner (checkIntervalMs).
+        wanted = getattr(self.core.proposer, "next_tick_ms", None)
+        wanted = wanted() if wanted is not None else None
+        if wanted is not None:
+            delay_ms = max(0, min(delay_ms, wanted - now))
         self._tick_call = self.reactor.callLater(delay_ms / 1000.0, self._tick)
 
     def _tick(self):

@@ -211,7 +211,8 @@ class Leader:
         core.via_leader = False
         core.sessions.touched = None
         self.proposer = Proposer(core.tree, core.auth, core.sessions, self,
-                                 core.config.extended_types, core.config.reconfig_enabled)
+                                 core.config.extended_types, core.config.reconfig_enabled,
+                                 core.config.reaper(core.tree, now_ms))
         core.proposer = self.proposer
         self._info_sids = {myid: accepted_epoch}
         self._streaming = 0               # learners with a SNAP capture under way

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 
 import pytest
@@ -24,6 +25,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import ConnectionLoss
 
 from ensemble import Ensemble, tree_dump, wait_for
+from integration.rawclient import CONTAINER, RawConnection, create_req
 from servers import apache_zookeeper_available, target_kind
 
 pytestmark = [
@@ -511,3 +513,37 @@ def test_read_only_mode_serves_reads_while_the_quorum_is_gone(ensemble_of, layou
     finally:
         ro.stop()
         ro.close()
+
+
+CREATE_CONTAINER = 19
+
+
+@needs_java
+@pytest.mark.parametrize("layout", ["jjz", "zzj"])
+def test_the_leader_reaps_an_emptied_container_on_every_member(ensemble_of, layout):
+    # ContainerManager runs on the leader only; its deleteContainer txn is
+    # applied by every follower, Java and zkwire alike.
+    e = ensemble_of(layout, first=3, sysprops={"znode.container.checkIntervalMs": "200"})
+    assert e.modes()[3] == "leader"
+    raw = RawConnection(e[1].client_port)     # kazoo has no API for containers
+    raw.handshake()
+    f = raw.call(CREATE_CONTAINER, create_req("/ct", flags=CONTAINER))
+    assert f.err == 0, f.summary()
+    raw.close_session()
+    raw.close()
+    writer, watcher = client(e[1]), client(e[2])
+    try:
+        writer.create("/ct/kid", b"")
+        gone = threading.Event()
+        watcher.sync("/")
+        assert watcher.exists("/ct", watch=lambda ev: gone.set()) is not None
+        writer.delete("/ct/kid")
+        assert gone.wait(30), "the emptied container was not deleted"
+        for c in (writer, watcher):
+            c.sync("/")
+            assert c.exists("/ct") is None
+    finally:
+        for c in (writer, watcher):
+            c.stop()
+            c.close()
+    same_trees(e)
