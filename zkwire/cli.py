@@ -53,6 +53,7 @@ def build_server(settings, reactor, disk=None):
         container_check_interval_ms=settings.container_check_interval_ms,
         container_max_per_minute=settings.container_max_per_minute,
         container_max_never_used_ms=settings.container_max_never_used_ms,
+        enforce_quota=settings.enforce_quota,
     )
     datadir = None
     if settings.data_dir:

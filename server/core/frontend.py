@@ -87,7 +87,7 @@ class CoreConfig:
                  max_outstanding_per_conn=1000, max_output_bytes_per_conn=1 << 20,
                  reconfig_enabled=False, enforce_auth_schemes=(),
                  container_check_interval_ms=60000, container_max_per_minute=10000,
-                 container_max_never_used_ms=0):
+                 container_max_never_used_ms=0, enforce_quota=False):
         self.tick_ms = tick_ms
         self.min_session_timeout_ms = min_session_timeout_ms or 2 * tick_ms
         self.max_session_timeout_ms = max_session_timeout_ms or 20 * tick_ms
@@ -110,12 +110,20 @@ class CoreConfig:
         self.container_check_interval_ms = container_check_interval_ms
         self.container_max_per_minute = container_max_per_minute
         self.container_max_never_used_ms = container_max_never_used_ms
+        #: zookeeper.enforceQuota: hard quota limits refuse writes (QUOTAEXCEEDED).
+        self.enforce_quota = enforce_quota
 
-    def reaper(self, tree, now_ms):
+    def proposer(self, tree, auth, sessions, replicator, now_ms):
+        """The leader-only half, as this configuration wants it (standalone:
+        the server itself; in an ensemble: each new leader)."""
         from .reaper import Reaper
 
-        return Reaper(tree, now_ms, self.container_check_interval_ms,
-                      self.container_max_per_minute, self.container_max_never_used_ms)
+        reaper = Reaper(tree, now_ms, self.container_check_interval_ms,
+                        self.container_max_per_minute, self.container_max_never_used_ms)
+        p = Proposer(tree, auth, sessions, replicator, self.extended_types,
+                     self.reconfig_enabled, reaper)
+        p.prep.enforce_quota = self.enforce_quota
+        return p
 
 
 class Conn:
@@ -246,9 +254,7 @@ class ServerCore:
         self._enforce_schemes = frozenset(config.enforce_auth_schemes)
         self.sessions = SessionTable(config.tick_ms, config.server_id, now_ms)
         # Standalone, this server is its own leader: the proposer runs here.
-        self.proposer = Proposer(self.tree, self.auth, self.sessions, replicator,
-                                 config.extended_types, config.reconfig_enabled,
-                                 config.reaper(self.tree, now_ms))
+        self.proposer = config.proposer(self.tree, self.auth, self.sessions, replicator, now_ms)
         self.watches = WatchTable()
         self.conns = {}
         self.session_conn = {}

@@ -23,6 +23,7 @@ from __future__ import annotations
 from types import SimpleNamespace as Rec
 
 from zkwire.consts import CreateMode, Err, OpCode, Perms, TTL_EPHEMERAL_OWNER_TAG, MAX_TTL_MS, CONTAINER_EPHEMERAL_OWNER
+from . import quota
 from .acl import InvalidACL, NoAuth
 from .javaorder import clone_capacity, order_indices, string_hash, table_capacity
 from .paths import invalid_path_reason, is_special_path
@@ -40,7 +41,7 @@ class ChangeRecord:
     ``exists`` False means the pending change deletes it."""
 
     __slots__ = ("zxid", "path", "exists", "version", "cversion", "aversion",
-                 "ephemeralOwner", "child_count", "acl")
+                 "ephemeralOwner", "child_count", "acl", "data_len")
 
     def duplicate(self, zxid):
         c = _new_record(ChangeRecord)
@@ -53,6 +54,7 @@ class ChangeRecord:
         c.ephemeralOwner = self.ephemeralOwner
         c.child_count = self.child_count
         c.acl = self.acl
+        c.data_len = self.data_len
         return c
 
 
@@ -70,6 +72,7 @@ def _record_from_node(path, node) -> ChangeRecord:
     c.ephemeralOwner = node.ephemeralOwner
     c.child_count = len(node.children)
     c.acl = node.acl
+    c.data_len = len(node.data) if node.data else 0
     return c
 
 
@@ -96,6 +99,8 @@ class Prep:
         self.tree = tree
         self.auth = auth
         self.extended_types = extended_types
+        #: zookeeper.enforceQuota: hard quota limits refuse writes.
+        self.enforce_quota = False
         #: reconfigEnabled; a standalone server cannot reconfigure either way.
         self.reconfig_enabled = False
         self.last_zxid = tree.last_zxid
@@ -218,6 +223,7 @@ class Prep:
             r.version = r.cversion = r.aversion = r.child_count = 0
             r.ephemeralOwner = 0
             r.acl = None
+            r.data_len = 0
             self._add(r)
         return hdr, Rec(paths2Delete=list(paths))
 
@@ -284,7 +290,11 @@ class Prep:
             _validate(path)
             c = self._changing(path, hdr.zxid)
             self._check(c.acl, Perms.WRITE, ids)
+            new_len = len(req.data) if req.data else 0
+            if self.enforce_quota and self.tree.quota_roots:
+                self._check_quota(path, new_len - c.data_len, 0)
             c.version = version = _next_version(c.version, req.version)
+            c.data_len = new_len
             self._add(c)
             return Rec(path=path, data=req.data, version=version)
         if op == OpCode.setACL:
@@ -340,6 +350,8 @@ class Prep:
         if ephemeral_kind(parent.ephemeralOwner) == "normal":
             raise KeeperError(Err.NOCHILDRENFOREPHEMERALS)
         new_cversion = parent.cversion + 1
+        if self.enforce_quota and self.tree.quota_roots:
+            self._check_quota(path, len(req.data) if req.data else 0, 1)
         if is_container:
             owner = CONTAINER_EPHEMERAL_OWNER
             txn = Rec(path=path, data=req.data, acl=acl, parentCVersion=new_cversion)
@@ -361,6 +373,7 @@ class Prep:
         node.version = node.cversion = node.aversion = node.child_count = 0
         node.ephemeralOwner = owner
         node.acl = acl
+        node.data_len = len(req.data) if req.data else 0
         self._add(node)
         return txn
 
@@ -382,6 +395,23 @@ class Prep:
         return Rec(path=path)
 
     # --- helpers ------------------------------------------------------------
+    def _check_quota(self, path, bytes_diff, count_diff):
+        """ZooKeeperServer.checkQuota (zookeeper.enforceQuota=true): against
+        the committed stats, as ZooKeeper reads them."""
+        tree = self.tree
+        prefix = quota.max_prefix(tree.quota_roots, path)
+        if prefix is None:
+            return
+        limits = tree.nodes.get(quota.limit_path(prefix))
+        stats = tree.nodes.get(quota.stat_path(prefix))
+        if limits is None or stats is None:
+            return
+        over = quota.exceeds(quota.parse(limits.data), quota.parse(stats.data), bytes_diff, count_diff)
+        if over is not None:
+            quota.warn(prefix, over)
+            if over[0] == "hard":
+                raise KeeperError(Err.QUOTAEXCEEDED)
+
     def _check(self, acl, perm, ids):
         try:
             self.auth.check(acl, perm, ids)

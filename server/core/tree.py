@@ -39,7 +39,7 @@ from operator import attrgetter
 from types import MappingProxyType
 
 from zkwire.consts import CONTAINER_EPHEMERAL_OWNER, Err, EventType, OpCode, TTL_EPHEMERAL_OWNER_MASK, TTL_EPHEMERAL_OWNER_TAG
-from . import javaorder
+from . import javaorder, quota
 
 _EMPTY = b""
 
@@ -183,6 +183,8 @@ class DataTree:
         #: path -> ACL of each node the last applied txn deleted: the watch
         #: events of a deletion are filtered by the ACL the node had.
         self.gone_acls = {}
+        #: Paths with a quota (a zookeeper_limits node under /zookeeper/quota).
+        self.quota_roots = set()
         self.last_zxid = 0
         # Equal ACLs share one tuple, as ZooKeeper's ACL cache shares one list:
         # every create brings its own copy, 120 bytes a znode if kept.
@@ -248,10 +250,61 @@ class DataTree:
         return self._below.get(path, 0)
 
     # --- running totals --------------------------------------------------------
+    # --- quotas (see quota.py) --------------------------------------------------------
+    def _quota_add(self, path, bytes_diff, count_diff):
+        """DataTree.updateQuotaStat for the deepest quota root above ``path``."""
+        prefix = quota.max_prefix(self.quota_roots, path)
+        if prefix is None:
+            return
+        node = self.nodes.get(quota.stat_path(prefix))
+        if node is None:
+            return   # ZooKeeper: "Missing node for stat"
+        stats = quota.parse(node.data)
+        stats["count"] = stats.get("count", -1) + count_diff
+        stats["bytes"] = stats.get("bytes", -1) + bytes_diff
+        self._set_stat_data(node, quota.format_stats(stats))
+
+    def _refresh_quota(self, prefix):
+        """DataTree.updateQuotaForPath: the stats node gets the subtree's real
+        count and bytes (the root of the quota included)."""
+        node = self.nodes.get(quota.stat_path(prefix))
+        if node is None:
+            return
+        count = nbytes = 0
+        nodes = self.nodes
+        stack = [prefix]
+        while stack:
+            p = stack.pop()
+            n = nodes.get(p)
+            if n is None:
+                continue
+            count += 1
+            nbytes += len(n.data) if n.data else 0
+            stack.extend(p + "/" + c for c in n.children)
+        self._set_stat_data(node, quota.format_stats({"count": count, "bytes": nbytes}))
+
+    def _set_stat_data(self, node, data):
+        # In place, as ZooKeeper does: no version, no mzxid.
+        self._data_size += len(data) - (len(node.data) if node.data else 0)
+        node.data = data
+
+    def _setup_quotas(self):
+        """DataTree.setupQuota after a snapshot load: every zookeeper_limits
+        leaf under /zookeeper/quota makes a quota root with fresh stats."""
+        self.quota_roots = set()
+        root = quota.QUOTA_ROOT
+        suffix = "/" + quota.LIMIT_NODE
+        for p, n in list(self.nodes.items()):
+            if p.startswith(root + "/") and p.endswith(suffix) and not n.children:
+                prefix = p[len(root):p.index(suffix)]
+                self._refresh_quota(prefix)
+                self.quota_roots.add(prefix)
+
     def _recount(self):
         """Recompute the running totals from ``nodes`` (after a snapshot load)."""
         nodes = self.nodes
         self._counted = nodes
+        self._setup_quotas()
         self._data_size = (sum(map(len, nodes))
                            + sum(map(len, filter(None, map(_data_of, nodes.values())))))
         # Each key counts under its parent's path; then, deepest first, every
@@ -416,6 +469,13 @@ class DataTree:
                 self.containers.add(path)
             elif kind == "ttl":
                 self.ttls.add(path)
+        if parent_name.startswith(quota.QUOTA_ROOT):
+            if child_name == quota.LIMIT_NODE:
+                self.quota_roots.add(parent_name[len(quota.QUOTA_ROOT):])
+            elif child_name == quota.STAT_NODE:
+                self._refresh_quota(parent_name[len(quota.QUOTA_ROOT):])
+        if self.quota_roots:
+            self._quota_add(path, len(data) if data else 0, 1)
         triggers.append((EventType.NodeCreated, path))
         triggers.append((EventType.NodeChildrenChanged, parent_name or "/"))
         return node.stat()
@@ -453,6 +513,10 @@ class DataTree:
                 self.containers.discard(path)
             elif kind == "ttl":
                 self.ttls.discard(path)
+        if child_name == quota.LIMIT_NODE and parent_name.startswith(quota.QUOTA_ROOT):
+            self.quota_roots.discard(parent_name[len(quota.QUOTA_ROOT):])
+        if self.quota_roots:
+            self._quota_add(path, -(len(data) if data else 0), -1)
         triggers.append((EventType.NodeDeleted, path))
         triggers.append((EventType.NodeChildrenChanged, parent_name or "/"))
 
@@ -464,6 +528,8 @@ class DataTree:
         if path == "/" or not path:
             delta *= 2  # the root is stored under "" and "/"
         self._data_size += delta
+        if self.quota_roots:
+            self._quota_add(path, (len(data) if data else 0) - (len(node.data) if node.data else 0), 0)
         node.data = data
         node.mtime = time_ms
         node.mzxid = zxid

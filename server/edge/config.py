@@ -123,6 +123,7 @@ PROP_KEYS = {
     "zookeeper.maxCnxns": ("max_cnxns", _int),
     "znode.container.checkIntervalMs": ("container_check_interval_ms", _int),
     "znode.container.maxPerMinute": ("container_max_per_minute", _int),
+    "zookeeper.enforceQuota": ("enforce_quota", _bool),
     "znode.container.maxNeverUsedIntervalMs": ("container_max_never_used_ms", _int),
     "zookeeper.standaloneEnabled": ("standalone_enabled", _bool),
     "zookeeper.closeSessionTxn.enabled": ("close_session_txn", _bool),
@@ -174,6 +175,7 @@ class Settings:
         self.container_check_interval_ms = 60000
         self.container_max_per_minute = 10000
         self.container_max_never_used_ms = 0
+        self.enforce_quota = False
         self.warnings = []
         #: Keys set by the file, a property or an override (for _check).
         self.given = set()

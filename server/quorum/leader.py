@@ -55,7 +55,6 @@ from zkwire.consts import Err, OpCode
 from zkwire.protocol import Malformed, decode_request as decode_client_request, ProtocolError
 
 from ..core.driver import Ready
-from ..core.proposer import Proposer
 from ..storage.snapshot import SnapshotCapture
 from ..storage.store import ACCEPTED_EPOCH, CURRENT_EPOCH
 from .epochs import epoch_of, make_zxid
@@ -210,9 +209,7 @@ class Leader:
         core.serving = False
         core.via_leader = False
         core.sessions.touched = None
-        self.proposer = Proposer(core.tree, core.auth, core.sessions, self,
-                                 core.config.extended_types, core.config.reconfig_enabled,
-                                 core.config.reaper(core.tree, now_ms))
+        self.proposer = core.config.proposer(core.tree, core.auth, core.sessions, self, now_ms)
         core.proposer = self.proposer
         self._info_sids = {myid: accepted_epoch}
         self._streaming = 0               # learners with a SNAP capture under way
