@@ -162,6 +162,12 @@ class SimClient:
         self.xid = 1
         self.pending = deque()        # (xid, op, path, extra) in request order
         self.watches = {}             # (path, "data"|"exist"|"child") -> zxid when set
+        #: The recursive watch on "/" (SimConfig.recursive_watches): None, or
+        #: "asked" (addWatch in flight), "restoring" (SetWatches2 in flight)
+        #: or "on"; ``rec_cursor``: the next data event of the chosen history
+        #: it must deliver.
+        self.rec = None
+        self.rec_cursor = 0
         self.versions = {}            # path -> last version seen
         self.children = []            # last children of /q seen
         self.connect_started_us = 0
@@ -235,6 +241,10 @@ class SimClient:
         # Outstanding requests end in ConnectionLoss: their outcome is unknown.
         # Watches stay: they are set again on the next connection (setWatches).
         self.pending.clear()
+        if self.rec == "asked":
+            self.rec = None     # it died with the connection, if it was ever set
+        elif self.rec is not None:
+            self.rec = "restoring"
         if self.recorded:
             for xid in sorted(self.recorded):
                 self._complete(xid, "info")
@@ -279,6 +289,13 @@ class SimClient:
         kinds = {"data": [], "exist": [], "child": []}
         for path, kind in sorted(self.watches):
             kinds[kind].append(path)
+        if self.rec is not None:
+            # As the Java client does once it has persistent watches.
+            self.send(Xid.SET_WATCHES, OpCode.setWatches2, dict(
+                relativeZxid=self.last_zxid, dataWatches=kinds["data"],
+                existWatches=kinds["exist"], childWatches=kinds["child"],
+                persistentWatches=[], persistentRecursiveWatches=["/"]), None)
+            return
         self.send(Xid.SET_WATCHES, OpCode.setWatches, dict(
             relativeZxid=self.last_zxid, dataWatches=kinds["data"],
             existWatches=kinds["exist"], childWatches=kinds["child"]), None)
@@ -298,6 +315,10 @@ class SimClient:
 
     def random_op(self) -> None:
         rng = self.rng
+        if self.world.config.recursive_watches and self.rec is None and rng.random() < 0.05:
+            self.rec = "asked"
+            self.send(self.next_xid(), OpCode.addWatch, dict(path="/", mode=1), "/")
+            return
         roll = rng.random()
         xid = self.next_xid()
         data = b"c%d-%d" % (self.cid, xid)
@@ -361,6 +382,7 @@ class SimClient:
                     self.session_id = 0
                     self.passwd = b""
                     self.watches.clear()
+                    self.rec = None
                     continue
                 if self.session_id and sid != self.session_id:
                     checker.violation("client %d reconnected session %#x and got session %#x"
@@ -372,16 +394,19 @@ class SimClient:
                 self.passwd = passwd
                 self.established = True
                 self.trace("session", "%#x" % (sid & (2 ** 64 - 1)), link.node.sid)
-                if resumed and self.watches:
+                if resumed and (self.watches or self.rec is not None):
                     self._set_watches()
                 elif not resumed:
                     self.watches.clear()
+                    self.rec = None
             elif kind == "reply":
                 self._reply(item)
             elif kind == "event":
                 _, zxid, etype, state, path = item
                 self.trace("event", etype, path, "%#x" % zxid)
                 checker.on_event(self, zxid, etype, path)
+                if self.rec == "on" and zxid > 0 and etype in DATA_EVENTS:
+                    checker.on_recursive_event(self, zxid, etype, path)
                 if etype in DATA_EVENTS:
                     self.watches.pop((path, "data"), None)
                     self.watches.pop((path, "exist"), None)
@@ -406,7 +431,17 @@ class SimClient:
             checker.violation("client %d: reply for xid %d while xid %d is the oldest "
                               "outstanding (replies out of order)" % (self.cid, xid, pxid))
             return
-        if op == OpCode.setWatches and err == 0:
+        if op == OpCode.addWatch and self.rec == "asked":
+            if err == 0:
+                self.rec = "on"
+                self.rec_cursor = checker.data_events_after(zxid)
+            else:
+                self.rec = None
+        if op == OpCode.setWatches2 and self.rec == "restoring" and err == 0:
+            # Changes while the client was away are not reported.
+            self.rec = "on"
+            self.rec_cursor = checker.data_events_after(zxid)
+        if op in (OpCode.setWatches, OpCode.setWatches2) and err == 0:
             # An exist watch is set again where the node is still absent: a
             # create and delete while the client was away go unseen (as in
             # ZooKeeper), so it watches from here on.
@@ -418,6 +453,8 @@ class SimClient:
                 checker.violation("client %d (session %#x) saw zxid %#x after %#x"
                                   % (self.cid, self.session_id, zxid, self.last_zxid))
             checker.check_watches(self, zxid)
+            if self.rec == "on":
+                checker.check_recursive(self, zxid)
             self.last_zxid = max(self.last_zxid, zxid)
         if op != OpCode.ping:
             self.trace("reply", xid, op, err, "%#x" % zxid)
@@ -433,7 +470,7 @@ class SimClient:
                 done = err == 0 and (op != OpCode.multi or all(
                     sub.type != OpCode.error for sub in body.multi))
                 self._complete(xid, "ok" if done else "fail")
-        if op == OpCode.setWatches:
+        if op in (OpCode.setWatches, OpCode.setWatches2, OpCode.addWatch):
             return
         if op in WRITE_OPS:
             checker.on_write_reply(self, xid, op, path, zxid, err)

@@ -96,6 +96,10 @@ class Checker:
         self.ref.strict = True
         self.ref_digest = {0: tree_digest(self.ref)}
         self.triggers = {}               # path -> ([zxid], [etype])
+        #: Every NodeCreated/NodeDeleted/NodeDataChanged of the chosen
+        #: history, in order: what a recursive watch on "/" must deliver.
+        self.data_events = []            # (zxid, etype, path)
+        self.data_event_zxids = []
         self.states = {}                 # path -> ([zxid], [state or None])
         self.closed_sessions = set()
         self.established = {}            # epoch -> (sid, inc)
@@ -105,6 +109,7 @@ class Checker:
         self.commits = 0
         self.acked_writes = 0
         self.reads_checked = 0
+        self.recursive_events = 0
         self.leaders = 0
 
     # --- reporting -----------------------------------------------------------------
@@ -188,6 +193,9 @@ class Checker:
             self.ref_digest[z] = tree_digest(ref)
             return
         for etype, path in rc.triggers:
+            if etype in DATA_EVENTS:
+                self.data_events.append((z, etype, path))
+                self.data_event_zxids.append(z)
             tz, te = self.triggers.setdefault(path, ([], []))
             tz.append(z)
             te.append(etype)
@@ -379,6 +387,34 @@ class Checker:
                                    "%s watch set at %s has not fired" % (
                                        client.cid, zx(zxid), path, zx(tz[i]), kind, zx(z0)))
                     return
+
+    # --- the recursive watch on "/" (SimConfig.recursive_watches) ----------------------
+    def data_events_after(self, zxid) -> int:
+        return bisect_right(self.data_event_zxids, zxid)
+
+    def on_recursive_event(self, client, zxid, etype, path) -> None:
+        """The next data event must be the next one of the chosen history
+        (each change once, in zxid order, none skipped)."""
+        i = client.rec_cursor
+        want = self.data_events[i] if i < len(self.data_events) else None
+        if want != (zxid, etype, path):
+            self.violation("client %d: recursive watch delivered %s, but the next change of the "
+                           "chosen history is %s" % (client.cid, (zx(zxid), etype, path),
+                                                     None if want is None else
+                                                     (zx(want[0]), want[1], want[2])))
+            client.rec_cursor = self.data_events_after(zxid)
+            return
+        client.rec_cursor = i + 1
+        self.recursive_events += 1
+
+    def check_recursive(self, client, zxid) -> None:
+        """A reply at ``zxid``: every change up to it was reported first."""
+        i = client.rec_cursor
+        if i < len(self.data_events) and self.data_events[i][0] <= zxid:
+            z, etype, path = self.data_events[i]
+            self.violation("client %d: a reply at %s, but the recursive watch has not reported "
+                           "%s at %s" % (client.cid, zx(zxid), path, zx(z)))
+            client.rec_cursor = self.data_events_after(zxid)
 
     def on_event(self, client, zxid, etype, path) -> None:
         if zxid <= 0:

@@ -37,6 +37,7 @@ class SimResult:
         self.chosen = len(c.line)
         self.acked_writes = c.acked_writes
         self.reads_checked = c.reads_checked
+        self.recursive_events = c.recursive_events
         self.leaders = c.leaders
         #: operations in the clients' history (ok ones), and the checker's line
         linear = getattr(world, "linear", None)
@@ -118,7 +119,8 @@ def _parse_faults(text):
 def _config(args) -> SimConfig:
     return SimConfig(members=args.members, observers=args.observers, steps=args.steps,
                      faults=args.faults, clients=args.clients,
-                     stop_on_violation=not args.keep_going)
+                     stop_on_violation=not args.keep_going,
+                     recursive_watches=args.recursive_watches)
 
 
 def replay_command(args, seed) -> str:
@@ -129,6 +131,8 @@ def replay_command(args, seed) -> str:
         parts.append("--clients %d" % args.clients)
     if tuple(args.faults) != DEFAULT_FAULTS:
         parts.append("--faults %s" % (",".join(args.faults) or "none"))
+    if args.recursive_watches:
+        parts.append("--recursive-watches")
     return " ".join(parts)
 
 
@@ -152,6 +156,9 @@ def main(argv=None) -> int:
     p.add_argument("--faults", type=_parse_faults, default=DEFAULT_FAULTS,
                    help="comma-separated from %s; 'all', 'none' (default: all but corrupt)"
                         % ",".join(FAULTS))
+    p.add_argument("--recursive-watches", action="store_true",
+                   help="clients also hold a persistent recursive watch on / whose events "
+                        "are checked against the chosen history")
     p.add_argument("--keep-going", action="store_true",
                    help="do not stop a run at its first violation")
     p.add_argument("--context", type=int, default=80,

@@ -77,8 +77,14 @@ _TXN_PACKETS = (PROPOSAL, INFORM)
 class SimConfig:
     def __init__(self, members=3, observers=0, steps=5000, faults=DEFAULT_FAULTS, clients=3,
                  tick_ms=100, init_limit=10, sync_limit=5, snap_count=40,
-                 fault_interval_ms=1000, stop_on_violation=True, snap_slice_nodes=2):
+                 fault_interval_ms=1000, stop_on_violation=True, snap_slice_nodes=2,
+                 recursive_watches=False):
         self.members = members
+        #: Clients also hold a persistent recursive watch on "/" (addWatch,
+        #: restored by SetWatches2 on reconnect), and the checker holds its
+        #: events to the chosen history.  Off by default: it changes what
+        #: every seed's clients do.
+        self.recursive_watches = recursive_watches
         #: A leader's SNAP capture copies this many nodes per turn: small, so
         #: the simulated trees (tens of nodes) are captured over several
         #: turns, with txns applied in between (a fuzzy snapshot).
