@@ -1,6 +1,7 @@
 """Apache Curator's recipes (Debian's libcurator-*-java) against Apache
 ZooKeeper and zkwire: InterProcessMutex, LeaderLatch, DistributedAtomicLong,
-TreeCache and CuratorCache.  drivers/java/CuratorRecipes.java runs each recipe
+TreeCache, CuratorCache, and Curator's builders for containers and TTL
+nodes.  drivers/java/CuratorRecipes.java runs each recipe
 with two Curator clients and reports what a recipe user sees; the runner
 compares that, and the recipe's znodes (every Stat field, normalized) while its
 sessions are still open."""
@@ -25,6 +26,7 @@ RECIPES = [
     pytest.param("atomic", id="DistributedAtomicLong"),
     pytest.param("treecache", id="TreeCache"),
     pytest.param("curatorcache", id="CuratorCache"),
+    pytest.param("ttlcontainer", id="containers-and-TTL"),
 ]
 
 

@@ -37,7 +37,10 @@ import org.apache.curator.framework.recipes.leader.LeaderLatch;
 import org.apache.curator.framework.recipes.leader.Participant;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
 import org.apache.curator.retry.RetryNTimes;
+import org.apache.zookeeper.CreateMode;
+import org.apache.zookeeper.Watcher;
 import org.apache.zookeeper.ZooKeeper;
+import org.apache.zookeeper.data.Stat;
 
 public class CuratorRecipes {
     static final List<String> steps = new ArrayList<>();
@@ -163,8 +166,12 @@ public class CuratorRecipes {
     }
 
     static String poll(LinkedBlockingQueue<String> q, String until) throws Exception {
+        return poll(q, until, 3000);
+    }
+
+    static String poll(LinkedBlockingQueue<String> q, String until, long waitMs) throws Exception {
         List<String> got = new ArrayList<>();
-        long deadline = System.currentTimeMillis() + 3000;
+        long deadline = System.currentTimeMillis() + waitMs;
         while (System.currentTimeMillis() < deadline) {
             String e = q.poll(deadline - System.currentTimeMillis(), TimeUnit.MILLISECONDS);
             if (e == null) {
@@ -236,6 +243,28 @@ public class CuratorRecipes {
         cache.close();
     }
 
+    // Curator's builders for the extended node kinds: parents made as
+    // containers (creatingParentContainersIfNeeded) and a TTL node; what a
+    // user sees is that the server reaps them (its ContainerManager).
+    static void ttlcontainer(String connect) throws Exception {
+        CuratorFramework a = client("a", connect);
+        CuratorFramework b = client("b", connect);
+        b.create().creatingParentContainersIfNeeded().forPath("/tc/group/member");
+        Stat st = a.getZookeeperClient().getZooKeeper().exists("/tc/group", false);
+        // A container's owner is hidden from clients (ZooKeeper reports 0).
+        step("parent ephemeralOwner as a client sees it: 0x" + Long.toHexString(st.getEphemeralOwner()));
+        LinkedBlockingQueue<String> q = new LinkedBlockingQueue<>();
+        a.checkExists().usingWatcher((Watcher) ev -> q.add(ev.getType() + " " + ev.getPath()))
+            .forPath("/tc/group");
+        b.delete().forPath("/tc/group/member");
+        step("emptied container: " + poll(q, "NodeDeleted /tc/group", 15000));
+        b.create().withTtl(300).withMode(CreateMode.PERSISTENT_WITH_TTL).forPath("/tc/lease", "x".getBytes(StandardCharsets.UTF_8));
+        a.checkExists().usingWatcher((Watcher) ev -> q.add(ev.getType() + " " + ev.getPath()))
+            .forPath("/tc/lease");
+        step("ttl node: " + poll(q, "NodeDeleted /tc/lease", 15000));
+        step("left: " + a.getChildren().forPath("/tc"));
+    }
+
     // ------------------------------------------------------------------ main
     static String q(String s) {
         StringBuilder b = new StringBuilder("\"");
@@ -280,6 +309,7 @@ public class CuratorRecipes {
                     case "atomic": atomic(connect); break;
                     case "treecache": treecache(connect); break;
                     case "curatorcache": curatorcache(connect); break;
+                    case "ttlcontainer": ttlcontainer(connect); break;
                     default: throw new IllegalArgumentException("no recipe " + p[0]);
                 }
             } catch (Exception e) {
