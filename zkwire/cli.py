@@ -50,6 +50,11 @@ def build_server(settings, reactor, disk=None):
         skip_acl=settings.skip_acl,
         reconfig_enabled=settings.reconfig_enabled,
         enforce_auth_schemes=settings.enforce_auth_schemes if settings.enforce_auth else (),
+        sasl=_sasl_settings(settings),
+        sasl_scheme=settings.sasl_scheme,
+        let_any_sasl_user=settings.let_any_sasl_user,
+        sasl_super_users=settings.sasl_super_users,
+        allow_sasl_failed=settings.allow_sasl_failed,
     )
     datadir = None
     if settings.data_dir:
@@ -69,6 +74,21 @@ def build_server(settings, reactor, disk=None):
         sessionless_timeout_ms=settings.sessionless_timeout_ms,
         backlog=settings.listen_backlog if settings.listen_backlog > 0 else 128,
     )
+
+
+def _sasl_settings(settings):
+    """The SASL users of the JAAS file's server section, with the nonce
+    source (os.urandom: the core reads no randomness itself); None: no SASL."""
+    if settings.sasl_users is None:
+        return None
+    import os
+
+    from zkwire.server.core.sasl import SaslSettings
+
+    return SaslSettings(settings.sasl_users, os.urandom,
+                        super_password=settings.sasl_super_password,
+                        remove_host=settings.sasl_remove_host,
+                        remove_realm=settings.sasl_remove_realm)
 
 
 def build_member(settings, reactor, server):
