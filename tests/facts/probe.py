@@ -3039,6 +3039,21 @@ def _(ctx):
             f"then EOF; the session survives; addauth sasl -> AUTHFAILED, EOF")
 
 
+@fact(15, "sasl-unknown-user-3.8-bug", "sasl")
+def _(ctx):
+    srv = ctx.server("sasl")
+    eq(sasl_login(ctx.conn(server=srv), "bob", "bob_pw")[0].err, OK, "bob's login")
+    c = ctx.conn(server=srv)
+    f, _ = sasl_login(c, "eve", "bob_pw")
+    eq(f.err, OK, "eve (not in the JAAS file) with bob's password")
+    eq(sorted(who_am_i(c)), [("ip", "127.0.0.1"), ("sasl", "eve")], "eve's whoAmI")
+    f, _ = sasl_login(ctx.conn(server=srv), "eve", "x")
+    eq(f.err, AUTH_FAILED, "eve with another password")
+    return ("after bob's login, user eve (not in the JAAS file) logs in with bob's password and "
+            "gets sasl:eve (ZOOKEEPER-4839: one callback handler shared by all connections; "
+            "fixed in 3.9); eve with any other password -> AUTHFAILED")
+
+
 @fact(15, "sasl-acls", "sasl")
 def _(ctx):
     srv = ctx.server("sasl")
