@@ -395,16 +395,19 @@ def _check_auth_providers(s):
 
 def _load_jaas(s, props):
     """The JAAS file's server section, as ZooKeeper's configureSaslLogin
-    finds it: none configured, no SASL; a file that cannot be read or does
-    not parse refuses to start; a readable file without the section starts
-    without SASL (with a warning here)."""
+    finds it (tests/ZOOKEEPER_FACTS.md §15 jaas-start-up): no file, no SASL;
+    a file that cannot be read or does not parse, or names a login module
+    zkwire cannot run, refuses to start; a readable file without the section
+    starts without SASL (with a warning here)."""
     from ..core.sasl import JaasError, parse_jaas, server_credentials
 
     section = s.sasl_section or "Server"
     if s.jaas_config is None:
         if s.sasl_section is not None:
-            raise ConfigError("zookeeper.sasl.serverconfig=%s but no JAAS file "
-                              "(-Djava.security.auth.login.config=FILE)" % s.sasl_section)
+            # ZooKeeper starts without SASL then (ZOOKEEPER_FACTS.md §15 jaas-start-up).
+            s.warnings.append("zookeeper.sasl.serverconfig=%s has no effect without a JAAS file "
+                              "(-Djava.security.auth.login.config=FILE): SASL is off, as in "
+                              "ZooKeeper" % s.sasl_section)
         return
     where = "-Djava.security.auth.login.config=%s" % s.jaas_config
     try:

@@ -3054,6 +3054,40 @@ def _(ctx):
             "fixed in 3.9); eve with any other password -> AUTHFAILED")
 
 
+# pure-sasl's digest-response, edited (label, pattern, replacement); each must fail but
+# the one marked: the JDK reads "nonce-count", never RFC 2831's "nc".
+EDITED_RESPONSES = [
+    ("no realm", rb'realm="zk-sasl-md5",', b"", AUTH_FAILED),
+    ("another realm", rb'realm="zk-sasl-md5"', b'realm="other"', AUTH_FAILED),
+    ("another digest-uri", rb'digest-uri="zookeeper/', b'digest-uri="imap/', AUTH_FAILED),
+    ("no digest-uri", rb'digest-uri="[^"]*",?', b"", AUTH_FAILED),
+    ("nc=00000002", rb"nc=00000001", b"nc=00000002", OK),
+    ("nonce-count=00000002", rb"\Z", b",nonce-count=00000002", AUTH_FAILED),
+    ("qop=auth-int", rb"qop=auth", b"qop=auth-int", AUTH_FAILED),
+    ("another nonce", rb'(?<!c)nonce="[^"]*"', b'nonce="x"', AUTH_FAILED),
+    ("no cnonce", rb'cnonce="[^"]*",?', b"", AUTH_FAILED),
+    ("username twice", rb"\Z", b',username="bob"', AUTH_FAILED),
+    ("charset=latin1", rb"\Z", b",charset=latin1", AUTH_FAILED),
+    ("5000 more bytes", rb"\Z", b"," + b"x" * 5000, AUTH_FAILED),
+]
+
+
+@fact(15, "sasl-bad-responses", "sasl")
+def _(ctx):
+    srv = ctx.server("sasl")
+    got = {}
+    for label, pattern, replacement, err in EDITED_RESPONSES:
+        c = ctx.conn(server=srv)
+        cli = sasl_client("bob", "bob_pw")
+        response = cli.process(sasl_call(c, b"", 1)[1])
+        edited = re.sub(pattern, replacement, response, count=1)
+        expect(edited != response, f"{label}: the edit changed nothing")
+        got[label] = sasl_call(c, edited, 2)[0].err
+    eq(got, {label: err for label, _, _, err in EDITED_RESPONSES}, "edited responses")
+    return (f"pure-sasl's response edited: {', '.join(l for l, *_, e in EDITED_RESPONSES if e)} "
+            f"-> AUTHFAILED; nc=00000002 (with the response computed for 1) -> OK")
+
+
 @fact(15, "sasl-acls", "sasl")
 def _(ctx):
     srv = ctx.server("sasl")
@@ -3155,16 +3189,24 @@ def _(ctx):
     cases = {"missing file": None, "syntax error": "Server {\n  org.x.Y required\n  a=b\n};\n",
              "# comment": "# a comment\n" + JAAS_TEXT, "no Server section": "Other {\n  "
              "org.apache.zookeeper.server.auth.DigestLoginModule required;\n};\n",
-             "unknown module": "Server {\n  org.example.NoSuch required;\n};\n"}
+             "unknown module": "Server {\n  org.example.NoSuch required;\n};\n",
+             "comments": "// line\n/* block\n */ Server { /* here */\n"
+             "  org.apache.zookeeper.server.auth.DigestLoginModule required // there\n"
+             "  user_bob=\"bob_pw\";\n};\n",
+             "serverconfig=Other, section Other": JAAS_TEXT.replace("Server {", "Other {"),
+             "serverconfig=Other, no such section": JAAS_TEXT,
+             "serverconfig=Other, no file": False}
     out = {}
     try:
         for label, text in cases.items():
-            path = os.path.join(d, label.replace(" ", "-") + ".conf")
-            if text is not None:
+            path = os.path.join(d, re.sub(r"\W+", "-", label) + ".conf")
+            if text:
                 with open(path, "w") as f:
                     f.write(text)
-            srv = ServerProcess("zookeeper", cfg=SASL_PROVIDER,
-                                sysprops={"java.security.auth.login.config": path})
+            props = {} if text is False else {"java.security.auth.login.config": path}
+            if label.startswith("serverconfig=Other"):
+                props["zookeeper.sasl.serverconfig"] = "Other"
+            srv = ServerProcess("zookeeper", cfg=SASL_PROVIDER, sysprops=props)
             try:
                 srv.start()
                 c = Conn(srv.port)
@@ -3189,10 +3231,16 @@ def _(ctx):
         shutil.rmtree(d, ignore_errors=True)
     eq(out, {"missing file": "no start", "syntax error": "no start", "# comment": "no start",
              "no Server section": "starts, SASL off", "unknown module": "no start",
+             "comments": "starts, SASL on",
+             "serverconfig=Other, section Other": "starts, SASL on",
+             "serverconfig=Other, no such section": "starts, SASL off",
+             "serverconfig=Other, no file": "starts, SASL off",
              "sessionRequireClientSASLAuth without the provider": "no start"}, "start-up")
     return ("JAAS file missing, with a syntax error (an option without ';'), with a '#' line, or "
             "naming a login module class that does not exist -> no start; without a Server "
-            "section -> starts, a SASL packet gets OK with a null token; "
+            "section -> starts, a SASL packet gets OK with a null token; // and /* */ comments "
+            "-> starts, SASL on; zookeeper.sasl.serverconfig=Other: section Other -> SASL on, no "
+            "such section, or no JAAS file at all -> starts with SASL off; "
             "sessionRequireClientSASLAuth=true without SASLAuthenticationProvider -> no start")
 
 

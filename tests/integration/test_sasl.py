@@ -114,6 +114,24 @@ def raw():
         c.close()
 
 
+# pure-sasl's digest-response, edited (label, pattern, replacement); each must fail but
+# the one marked: the JDK reads "nonce-count", never RFC 2831's "nc".
+EDITED_RESPONSES = [
+    ("no realm", rb'realm="zk-sasl-md5",', b"", AUTH_FAILED),
+    ("another realm", rb'realm="zk-sasl-md5"', b'realm="other"', AUTH_FAILED),
+    ("another digest-uri", rb'digest-uri="zookeeper/', b'digest-uri="imap/', AUTH_FAILED),
+    ("no digest-uri", rb'digest-uri="[^"]*",?', b"", AUTH_FAILED),
+    ("nc=00000002", rb"nc=00000001", b"nc=00000002", OK),
+    ("nonce-count=00000002", rb"\Z", b",nonce-count=00000002", AUTH_FAILED),
+    ("qop=auth-int", rb"qop=auth", b"qop=auth-int", AUTH_FAILED),
+    ("another nonce", rb'(?<!c)nonce="[^"]*"', b'nonce="x"', AUTH_FAILED),
+    ("no cnonce", rb'cnonce="[^"]*",?', b"", AUTH_FAILED),
+    ("username twice", rb"\Z", b',username="bob"', AUTH_FAILED),
+    ("charset=latin1", rb"\Z", b",charset=latin1", AUTH_FAILED),
+    ("5000 more bytes", rb"\Z", b"," + b"x" * 5000, AUTH_FAILED),
+]
+
+
 def digest_client(user, password):
     # As kazoo sets pure-sasl up for DIGEST-MD5.
     return puresasl.client.SASLClient("zk-sasl-md5", service="zookeeper", mechanism="DIGEST-MD5",
@@ -200,6 +218,17 @@ def test_addauth_sasl_is_authfailed(sasl_server, raw):
     c = raw(sasl_server)
     assert c.call(AUTH, auth_req("sasl", b"bob:bob_pw"), xid=AUTH_XID).err == AUTH_FAILED
     c.expect_closed(5)
+
+
+@pytest.mark.parametrize("label, pattern, replacement, err", EDITED_RESPONSES,
+                         ids=[e[0] for e in EDITED_RESPONSES])
+def test_edited_responses(sasl_server, raw, label, pattern, replacement, err):
+    c = raw(sasl_server)
+    cli = digest_client("bob", "bob_pw")
+    response = cli.process(sasl(c, b"", 1).reader().buffer())
+    edited = re.sub(pattern, replacement, response, count=1)
+    assert edited != response
+    assert sasl(c, edited, 2).err == err
 
 
 # --------------------------------------------------------------------- ACLs
