@@ -3088,6 +3088,41 @@ def _(ctx):
             f"-> AUTHFAILED; nc=00000002 (with the response computed for 1) -> OK")
 
 
+@fact(15, "sasl-kerberos-style-user-names")
+def _(ctx):
+    jaas_dir = tempfile.mkdtemp(prefix="probe-jaas-")
+    path = os.path.join(jaas_dir, "names.conf")
+    with open(path, "w") as f:
+        f.write('Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n'
+                '  "user_svc/host@"="p1"\n  "user_bob@EX.COM"="p2"\n  "user_a/b"="p3";\n};\n')
+    out = {}
+    try:
+        for flag in ("false", "true"):
+            srv = ServerProcess("zookeeper", cfg=SASL_PROVIDER, sysprops={
+                "java.security.auth.login.config": path,
+                "zookeeper.kerberos.removeHostFromPrincipal": flag,
+                "zookeeper.kerberos.removeRealmFromPrincipal": flag})
+            try:
+                srv.start()
+                for user, pw in (("svc/host@", "p1"), ("bob@EX.COM", "p2"), ("a/b", "p3")):
+                    c = Conn(srv.port)
+                    c.handshake()
+                    eq(sasl_login(c, user, pw)[0].err, OK, f"{user} logs in")
+                    out[(flag, user)] = [i for sc, i in who_am_i(c) if sc == "sasl"][0]
+                    c.call(CLOSE_SESSION)
+                    c.close()
+            finally:
+                srv.cleanup()      # stops its own process, by PID
+    finally:
+        shutil.rmtree(jaas_dir, ignore_errors=True)
+    eq(out, {("false", "svc/host@"): "svc/host@", ("false", "bob@EX.COM"): "bob@EX.COM",
+             ("false", "a/b"): "a/b", ("true", "svc/host@"): "svc", ("true", "bob@EX.COM"):
+             "bob@EX.COM", ("true", "a/b"): "a/b"}, "sasl ids")
+    return ("users 'svc/host@', 'bob@EX.COM', 'a/b' (quoted JAAS keys) log in as themselves; "
+            "with kerberos.removeHostFromPrincipal and removeRealmFromPrincipal=true "
+            "'svc/host@' becomes 'svc', the others stay")
+
+
 @fact(15, "sasl-acls", "sasl")
 def _(ctx):
     srv = ctx.server("sasl")

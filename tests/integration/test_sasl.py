@@ -272,6 +272,37 @@ def test_without_the_provider_sasl_is_no_acl_scheme(providerless_server, raw):
     assert c.call(CREATE, create_req("/x", b"", [(PERM_ALL, "auth", "")])).err == INVALID_ACL
 
 
+NAMES_JAAS = """\
+Server {
+    org.apache.zookeeper.server.auth.DigestLoginModule required
+    "user_svc/host@"="p1"
+    "user_bob@EX.COM"="p2"
+    "user_a/b"="p3";
+};
+"""
+
+
+@pytest.mark.parametrize("remove", [False, True])
+def test_user_names_with_host_and_realm(raw, remove):
+    # §15 sasl-kerberos-style-user-names: the kerberos.remove* properties only
+    # change a name with the empty realm.
+    flag = "true" if remove else "false"
+    srv = ServerProcess(target_kind(), cfg=SASL_PROVIDER, jaas=NAMES_JAAS, sysprops={
+        "zookeeper.kerberos.removeHostFromPrincipal": flag,
+        "zookeeper.kerberos.removeRealmFromPrincipal": flag})
+    srv.start()
+    try:
+        got = {}
+        for user, password in (("svc/host@", "p1"), ("bob@EX.COM", "p2"), ("a/b", "p3")):
+            c = raw(srv)
+            assert login(c, user, password)[0].err == OK
+            got[user] = [i for s, i in who_am_i(c) if s == "sasl"]
+        assert got == {"svc/host@": ["svc" if remove else "svc/host@"],
+                       "bob@EX.COM": ["bob@EX.COM"], "a/b": ["a/b"]}
+    finally:
+        srv.cleanup()
+
+
 # --------------------------------------------------------------------- enforcement
 
 
