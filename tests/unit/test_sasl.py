@@ -255,3 +255,73 @@ def test_super_users_and_lenient_flags(tmp_path):
     assert sorted(s.sasl_super_users) == ["a", "b"]
     # Boolean.getBoolean: only "true" allows failed clients.
     assert s.allow_sasl_failed is False
+
+
+# --------------------------------------------------------------------- the core
+# What a connection gets (tests/ZOOKEEPER_FACTS.md §15): replies at once, zxid
+# 0; a failure is AUTHFAILED (SESSIONCLOSEDREQUIRESASLAUTH when sasl is
+# enforced) with a null token, then the connection closes.
+
+from zkwire import records as r  # noqa: E402
+from zkwire.consts import Err, OpCode  # noqa: E402
+
+from tests.unit import CoreHarness, create_req, replies  # noqa: E402
+
+
+def _harness(**kw):
+    kw.setdefault("sasl", SaslSettings(USERS, fixed_random))
+    kw.setdefault("sasl_scheme", True)
+    return CoreHarness(**kw)
+
+
+def _login(h, conn, user, password):
+    cli = client(user, password)
+    [(_, xid, zxid, err, op, (challenge,))] = h.call(conn, 1, OpCode.sasl,
+                                                     r.GetSASLRequest.make(b""))
+    assert (xid, zxid, err) == (1, 0, 0) and CHALLENGE.match(challenge)
+    return h.call(conn, 2, OpCode.sasl, r.GetSASLRequest.make(cli.process(challenge)))
+
+
+def test_core_login_gives_the_sasl_identity():
+    h = _harness(sasl_super_users=("jaasuser",))
+    c = h.session()
+    [(kind, xid, zxid, err, op, (token,))] = _login(h, c, "bob", "bob_pw")
+    assert (xid, zxid, err) == (2, 0, 0) and token.startswith(b"rspauth=")
+    assert ("sasl", "bob") in c.ids and ("super", "") not in c.ids
+    d = h.session()
+    _login(h, d, "jaasuser", "jaas_password")
+    assert ("sasl", "jaasuser") in d.ids and ("super", "") in d.ids
+
+
+def test_core_failed_login_closes():
+    h = _harness()
+    c = h.session()
+    out = _login(h, c, "bob", "wrong")
+    assert out[0] == ("reply", 2, 0, Err.AUTHFAILED, OpCode.sasl, (None,))
+    assert out[1][0] == "close" and len(out) == 2
+    assert [i for i in c.ids if i[0] == "sasl"] == []
+
+
+def test_core_failed_login_with_sasl_enforced():
+    h = _harness(enforce_auth_schemes=("sasl",))
+    c = h.session()
+    out = _login(h, c, "bob", "wrong")
+    assert out[0] == ("reply", 2, 0, Err.SESSIONCLOSEDREQUIRESASLAUTH, OpCode.sasl, (None,))
+    d = h.session()
+    _login(h, d, "bob", "bob_pw")
+    assert [o[3] for o in replies(h.call(d, 3, OpCode.create, create_req("/a")))] == [0]
+
+
+def test_core_allow_sasl_failed_clients():
+    h = _harness(allow_sasl_failed=True)
+    c = h.session()
+    assert _login(h, c, "bob", "wrong") == [("reply", 2, 0, 0, OpCode.sasl, (None,))]
+    assert not c.closing
+
+
+def test_core_without_sasl_settings_answers_ok_with_no_token():
+    # §13 sasl-without-sasl-configured.
+    h = CoreHarness()
+    c = h.session()
+    assert h.call(c, 5, OpCode.sasl, r.GetSASLRequest.make(b"t")) == [
+        ("reply", 5, 0, 0, OpCode.sasl, (None,))]
