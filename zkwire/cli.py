@@ -166,6 +166,11 @@ def _serve(argv) -> int:
         settings.data_log_dir = args.data_dir
     for w in settings.warnings:
         log.warning(w)
+    if settings.sasl_users is not None:
+        log.info("SASL: DIGEST-MD5 with %d users from section %s of %s%s",
+                 len(settings.sasl_users), settings.sasl_section or "Server",
+                 settings.jaas_config,
+                 "" if settings.sasl_scheme else " (no SASLAuthenticationProvider: sasl is no ACL scheme)")
 
     from twisted.internet import reactor
     from twisted.internet.error import CannotListenError
