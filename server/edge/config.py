@@ -198,7 +198,9 @@ class Settings:
         self.given = set()
 
     def as_dict(self):
-        return {k: v for k, v in vars(self).items() if k != "warnings"}
+        # Never the SASL passwords.
+        return {k: v for k, v in vars(self).items()
+                if k not in ("warnings", "sasl_users", "sasl_super_password")}
 
 
 #: Known keys that zkwire does not act on yet: key -> (when it matters, why).
