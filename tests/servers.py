@@ -72,7 +72,11 @@ def apache_zookeeper_available() -> bool:
 class ServerProcess:
     """One server process on 127.0.0.1 with its own temporary dataDir."""
 
-    def __init__(self, kind: str, cfg: dict | None = None, sysprops: dict | None = None):
+    def __init__(self, kind: str, cfg: dict | None = None, sysprops: dict | None = None,
+                 jaas: str | None = None):
+        """``jaas``: the text of a JAAS login configuration, written into the
+        workdir and named by -Djava.security.auth.login.config (both servers
+        read it from there)."""
         if kind not in ("zkwire", "zookeeper"):
             raise ValueError(kind)
         self.kind = kind
@@ -89,6 +93,11 @@ class ServerProcess:
         )
         self.sysprops = {"zookeeper.extendedTypesEnabled": "true"}
         self.sysprops.update(sysprops or {})
+        if jaas is not None:
+            path = os.path.join(self.workdir, "jaas.conf")
+            with open(path, "w") as f:
+                f.write(jaas)
+            self.sysprops["java.security.auth.login.config"] = path
         self.proc: subprocess.Popen | None = None
 
     @property

@@ -54,6 +54,11 @@ def build_server(settings, reactor, disk=None):
         container_max_per_minute=settings.container_max_per_minute,
         container_max_never_used_ms=settings.container_max_never_used_ms,
         enforce_quota=settings.enforce_quota,
+        sasl=_sasl_settings(settings),
+        sasl_scheme=settings.sasl_scheme,
+        let_any_sasl_user=settings.let_any_sasl_user,
+        sasl_super_users=settings.sasl_super_users,
+        allow_sasl_failed=settings.allow_sasl_failed,
     )
     datadir = None
     if settings.data_dir:
@@ -73,6 +78,21 @@ def build_server(settings, reactor, disk=None):
         sessionless_timeout_ms=settings.sessionless_timeout_ms,
         backlog=settings.listen_backlog if settings.listen_backlog > 0 else 128,
     )
+
+
+def _sasl_settings(settings):
+    """The SASL users of the JAAS file's server section, with the nonce
+    source (os.urandom: the core reads no randomness itself); None: no SASL."""
+    if settings.sasl_users is None:
+        return None
+    import os
+
+    from zkwire.server.core.sasl import SaslSettings
+
+    return SaslSettings(settings.sasl_users, os.urandom,
+                        super_password=settings.sasl_super_password,
+                        remove_host=settings.sasl_remove_host,
+                        remove_realm=settings.sasl_remove_realm)
 
 
 def build_member(settings, reactor, server):
@@ -150,6 +170,11 @@ def _serve(argv) -> int:
         settings.data_log_dir = args.data_dir
     for w in settings.warnings:
         log.warning(w)
+    if settings.sasl_users is not None:
+        log.info("SASL: DIGEST-MD5 with %d users from section %s of %s%s",
+                 len(settings.sasl_users), settings.sasl_section or "Server",
+                 settings.jaas_config,
+                 "" if settings.sasl_scheme else " (no SASLAuthenticationProvider: sasl is no ACL scheme)")
 
     from twisted.internet import reactor
     from twisted.internet.error import CannotListenError

@@ -286,6 +286,10 @@ def encode_event(zxid, event_type, state, path) -> bytes:
 
 def encode_reply(xid, zxid, err, op, body) -> bytes:
     if err or body is None:
+        if body is not None and op == OpCode.sasl:
+            # A failed SASL exchange still carries its (null) token.
+            payload = r.SetSASLResponse.pack(body[0])
+            return _REPLY_FRAME.pack(_REPLY_SIZE + len(payload), xid, zxid, err) + payload
         if body is not None and (op == OpCode.multi or op == OpCode.multiRead):
             # A multiRead refused with MARSHALLINGERROR still carries its
             # (empty) result list, as ZooKeeper sends it.

@@ -4,13 +4,19 @@ An ACL inside the server is a tuple of ``(perms, scheme, id)`` triples; an
 authenticated identity is a ``(scheme, id)`` pair.  Every connection starts with
 ``("ip", its address)``; ``addauth digest user:password`` adds
 ``("digest", "user:" + base64(sha1("user:password")))``, or ``("super", "")``
-when it matches the configured super digest.
+when it matches the configured super digest.  A successful SASL login adds
+``("sasl", its authorization id)`` (core/sasl.py); the ``sasl`` scheme is an ACL
+scheme only on a server with ZooKeeper's SASLAuthenticationProvider configured
+(``authProvider.N``), as in ZooKeeper, whose ProviderRegistry knows only ip
+and digest otherwise.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
+import functools
 import ipaddress
+import re
 
 from zkwire.consts import Perms
 
@@ -68,12 +74,42 @@ PROVIDERS = {
 }
 
 
-class AuthPolicy:
-    """Server-wide authentication settings (super digest, skipACL)."""
+_KERBEROS_NAME = re.compile(r"([^/@]*)(/([^/@]*))?@([^/@]*)\Z")
 
-    def __init__(self, super_digest: str | None = None, skip_acl: bool = False):
+
+def _sasl_valid(acl_id: str) -> bool:
+    # SASLAuthenticationProvider.isValid: what ZooKeeper's KerberosName
+    # accepts -- a name without "@", or name[/host]@realm.
+    return "@" not in acl_id or _KERBEROS_NAME.match(acl_id) is not None
+
+
+def sasl_provider(let_any_user_do_x: str | None = None):
+    """SASLAuthenticationProvider: an identity matches its own name, and the
+    identity "super" matches every sasl entry; with
+    zookeeper.letAnySaslUserDoX, every identity matches the entry that names
+    that value."""
+    def matches(auth_id, acl_id):
+        return (auth_id == "super" or auth_id == acl_id
+                or (let_any_user_do_x is not None and acl_id == let_any_user_do_x))
+    return (True, _sasl_valid, matches)
+
+
+class AuthPolicy:
+    """Server-wide authentication settings (super digest, skipACL, the sasl
+    provider)."""
+
+    def __init__(self, super_digest: str | None = None, skip_acl: bool = False,
+                 sasl=None):
         self.super_digest = super_digest
         self.skip_acl = skip_acl
+        #: scheme -> provider; ``sasl``: a provider from sasl_provider(), or
+        #: None when no SASLAuthenticationProvider is configured.
+        self.providers = dict(PROVIDERS)
+        if sasl is not None:
+            self.providers["sasl"] = sasl
+        # fixup() with this server's providers; AuthPolicy.fixup (the class's)
+        # keeps the built-in ones.
+        self.fixup = functools.partial(AuthPolicy._fixup, providers=self.providers)
 
     def authenticate(self, scheme: str, auth: bytes, peer_ip: str = ""):
         """Return the identities an auth packet grants, or None if it fails."""
@@ -109,7 +145,7 @@ class AuthPolicy:
             if perms & perm:
                 if scheme == "world" and aid == "anyone":
                     return
-                provider = PROVIDERS.get(scheme)
+                provider = self.providers.get(scheme)
                 if provider is None:
                     continue
                 matches = provider[2]
@@ -121,6 +157,10 @@ class AuthPolicy:
     @staticmethod
     def fixup(acl, ids):
         """ZooKeeper's fixupACL: validate, expand ``auth``, drop duplicates."""
+        return AuthPolicy._fixup(acl, ids, PROVIDERS)
+
+    @staticmethod
+    def _fixup(acl, ids, providers):
         if not acl:
             raise InvalidACL()
         uniq = []
@@ -138,14 +178,14 @@ class AuthPolicy:
 
                 found = False
                 for ascheme, auth_id in auth_ids_order(ids):
-                    p = PROVIDERS.get(ascheme)
+                    p = providers.get(ascheme)
                     if p is not None and p[0]:
                         found = True
                         out.append((perms, ascheme, auth_id))
                 if not found:
                     raise InvalidACL()
             else:
-                p = PROVIDERS.get(scheme)
+                p = providers.get(scheme)
                 if p is None or aid is None or not p[1](aid):
                     raise InvalidACL()
                 out.append((perms, scheme, aid))

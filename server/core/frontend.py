@@ -32,10 +32,15 @@ Bad requests are answered as Apache ZooKeeper answers them
 FIFO: a read (and reconfig, which ZooKeeper decodes before it takes a zxid) is
 answered with the last zxid; a write becomes an error txn that spends a zxid.
 An unknown opcode is answered UNIMPLEMENTED (zxid -1) at once and the
-connection closes; a SASL packet is answered OK with no token (zkwire has no
-SASL).  With ``enforce_auth_schemes`` set, a connection with no identity in one
-of those schemes gets SESSIONCLOSEDREQUIRESASLAUTH (zxid 0) for anything but
-an auth or SASL packet, and is closed; its session lives on.  Once the core
+connection closes.  A SASL packet is answered at once, out of turn, zxid 0:
+without SASL configured, OK with no token; with it, by the connection's
+DIGEST-MD5 exchange (core/sasl.py), and a failure gets AUTHFAILED
+(SESSIONCLOSEDREQUIRESASLAUTH when sasl is an enforced scheme) with a null
+token and the connection closes -- unless allowSaslFailedClients, which
+answers OK with no token and keeps it.  With ``enforce_auth_schemes`` set, a
+connection with no identity in one of those schemes gets
+SESSIONCLOSEDREQUIRESASLAUTH (zxid 0) for anything but an auth or SASL packet,
+and is closed; its session lives on.  Once the core
 has decided to close a connection it reads nothing more from it.
 
 Output is bounded per connection: ``conn.out_bytes`` estimates what the outbox
@@ -57,9 +62,10 @@ from collections import deque
 
 from zkwire.consts import AddWatchMode, Err, EventType, KeeperState, OpCode, Perms, WatcherType, Xid
 from zkwire.protocol import Malformed
-from .acl import NoAuth, OPEN_ACL_UNSAFE, AuthPolicy
+from .acl import NoAuth, OPEN_ACL_UNSAFE, AuthPolicy, sasl_provider
 from .prep import KeeperError
 from .proposer import Proposer
+from .sasl import DigestMD5Server, SaslFailure
 from .sessions import SessionTable, session_password
 from .tree import DataTree
 from .watches import PERSISTENT, PERSISTENT_RECURSIVE, STANDARD, WatchTable
@@ -87,7 +93,9 @@ class CoreConfig:
                  max_outstanding_per_conn=1000, max_output_bytes_per_conn=1 << 20,
                  reconfig_enabled=False, enforce_auth_schemes=(),
                  container_check_interval_ms=60000, container_max_per_minute=10000,
-                 container_max_never_used_ms=0, enforce_quota=False):
+                 container_max_never_used_ms=0, enforce_quota=False,
+                 sasl=None, sasl_scheme=False, let_any_sasl_user=None, sasl_super_users=(),
+                 allow_sasl_failed=False):
         self.tick_ms = tick_ms
         self.min_session_timeout_ms = min_session_timeout_ms or 2 * tick_ms
         self.max_session_timeout_ms = max_session_timeout_ms or 20 * tick_ms
@@ -112,6 +120,17 @@ class CoreConfig:
         self.container_max_never_used_ms = container_max_never_used_ms
         #: zookeeper.enforceQuota: hard quota limits refuse writes (QUOTAEXCEEDED).
         self.enforce_quota = enforce_quota
+        #: sasl.SaslSettings (a JAAS server section was found), else None:
+        #: SASL packets get OK with no token.
+        self.sasl = sasl
+        #: SASLAuthenticationProvider configured: ``sasl`` is an ACL scheme.
+        self.sasl_scheme = sasl_scheme
+        #: zookeeper.letAnySaslUserDoX.
+        self.let_any_sasl_user = let_any_sasl_user
+        #: zookeeper.superUser[.*]: SASL ids that also get ("super", "").
+        self.sasl_super_users = frozenset(sasl_super_users)
+        #: zookeeper.allowSaslFailedClients.
+        self.allow_sasl_failed = allow_sasl_failed
 
     def proposer(self, tree, auth, sessions, replicator, now_ms):
         """The leader-only half, as this configuration wants it (standalone:
@@ -129,7 +148,7 @@ class CoreConfig:
 class Conn:
     """A client connection as the core sees it (the edge keeps the transport)."""
 
-    __slots__ = ("cid", "peer", "peer_ip", "session_id", "timeout_ms", "ids", "queue",
+    __slots__ = ("cid", "peer", "peer_ip", "session_id", "timeout_ms", "ids", "queue", "sasl",
                  "outbox", "closed", "closing", "established", "early", "dirty", "read_only_field",
                  "out_bytes", "hold",
                  "received", "sent", "last_zxid", "last_op", "last_cxid", "last_latency_ms", "created_ms",
@@ -143,6 +162,7 @@ class Conn:
         self.session_id = 0
         self.timeout_ms = 0
         self.ids = [("ip", peer_ip)]
+        self.sasl = None             # its sasl.DigestMD5Server, once it sends a SASL packet
         self.queue = deque()
         self.outbox = []
         self.closed = False
@@ -250,7 +270,9 @@ class ServerCore:
         # From here on every txn was prepped against this tree: one that does
         # not fit is our bug, and must stop the server, not become a reply.
         self.tree.strict = True
-        self.auth = AuthPolicy(config.super_digest, config.skip_acl)
+        self.auth = AuthPolicy(config.super_digest, config.skip_acl,
+                               sasl_provider(config.let_any_sasl_user)
+                               if config.sasl_scheme else None)
         self._enforce_schemes = frozenset(config.enforce_auth_schemes)
         self.sessions = SessionTable(config.tick_ms, config.server_id, now_ms)
         # Standalone, this server is its own leader: the proposer runs here.
@@ -587,13 +609,38 @@ class ServerCore:
         return any(scheme in schemes for scheme, _ in conn.ids)
 
     def _sasl(self, conn, xid, req):
-        # zkwire has no SASL, and answers as a ZooKeeper without SASL
-        # configured: OK with a null token, zxid 0, at once.  A null client
-        # token makes ZooKeeper drop the connection.
+        # Answered at once with zxid 0, as ZooKeeper's processSasl does
+        # (tests/ZOOKEEPER_FACTS.md §13, §15).  A null client token makes
+        # ZooKeeper drop the connection.
         if type(req) is Malformed or req.token is None:
             self._close_conn(conn, "SASL packet with a null token")
             return
-        self._emit(conn, ("reply", xid, 0, 0, OpCode.sasl, (None,)))
+        cfg = self.config
+        if cfg.sasl is None:
+            # No JAAS server section: OK with a null token.
+            self._emit(conn, ("reply", xid, 0, 0, OpCode.sasl, (None,)))
+            return
+        mech = conn.sasl
+        if mech is None:
+            mech = conn.sasl = DigestMD5Server(cfg.sasl)
+        try:
+            answer = mech.evaluate(req.token)
+        except SaslFailure as e:
+            required = "sasl" in self._enforce_schemes
+            if cfg.allow_sasl_failed and not required:
+                self._emit(conn, ("reply", xid, 0, 0, OpCode.sasl, (None,)))
+                return
+            err = Err.SESSIONCLOSEDREQUIRESASLAUTH if required else Err.AUTHFAILED
+            self._emit(conn, ("reply", xid, 0, err, OpCode.sasl, (None,)))
+            self._close_conn(conn, "SASL authentication failed: %s" % e)
+            return
+        if mech.complete:
+            ident = ("sasl", mech.authorization_id)
+            if ident not in conn.ids:
+                conn.ids.append(ident)
+            if mech.authorization_id in cfg.sasl_super_users and ("super", "") not in conn.ids:
+                conn.ids.append(("super", ""))
+        self._emit(conn, ("reply", xid, 0, 0, OpCode.sasl, (answer,)))
 
     def _auth(self, conn, xid, req):
         ids = self.auth.authenticate(req.scheme, req.auth, conn.peer_ip)
@@ -710,10 +757,14 @@ class ServerCore:
                 paths = [p for p in paths if p.startswith(prefix)]
             return paths
         if op == OpCode.whoAmI:
-            # ZooKeeper shows a digest identity by its user name only.
+            # ZooKeeper shows a digest identity by its user name only, and a
+            # sasl one without SASLAuthenticationProvider as "" (no provider
+            # to name it: tests/ZOOKEEPER_FACTS.md §15 sasl-without-the-provider).
             from .javaorder import auth_ids_order
 
-            return [(s, i.split(":", 1)[0] if s == "digest" else i)
+            hide_sasl = not self.config.sasl_scheme
+            return [(s, i.split(":", 1)[0] if s == "digest" else
+                     "" if s == "sasl" and hide_sasl else i)
                     for s, i in auth_ids_order(conn.ids)]
         if op == OpCode.multiRead:
             if any(sub_op not in (OpCode.getData, OpCode.getChildren) for sub_op, _ in req):

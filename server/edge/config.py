@@ -50,6 +50,11 @@ def _list(v):
     return tuple(x.strip() for x in v.split(",") if x.strip())
 
 
+def _java_true(v):
+    """``"true".equals(System.getProperty(key))``: anything else is false."""
+    return v.strip() == "true"
+
+
 def _java_yes(v):
     """``System.getProperty(key, "no").equals("yes")``: anything else is no."""
     return v.strip() == "yes"
@@ -109,8 +114,15 @@ PROP_KEYS = {
     "zookeeper.enforce.auth.enabled": ("enforce_auth", _bool),
     "zookeeper.enforce.auth.schemes": ("enforce_auth_schemes", _list),
     "zookeeper.sessionRequireClientSASLAuth": ("require_sasl", _bool),
-    "zookeeper.allowSaslFailedClients": ("allow_sasl_failed", _bool),
-    "zookeeper.authProvider": ("auth_provider", _str),
+    # Boolean.getBoolean: only "true" (any case) allows them.
+    "zookeeper.allowSaslFailedClients": ("allow_sasl_failed", lambda v: v.strip().lower() == "true"),
+    "java.security.auth.login.config": ("jaas_config", _str),
+    "zookeeper.sasl.serverconfig": ("sasl_section", _str),
+    "zookeeper.SASLAuthenticationProvider.superPassword": ("sasl_super_password", _str),
+    "zookeeper.kerberos.removeHostFromPrincipal": ("sasl_remove_host", _java_true),
+    "zookeeper.kerberos.removeRealmFromPrincipal": ("sasl_remove_realm", _java_true),
+    "zookeeper.letAnySaslUserDoX": ("let_any_sasl_user", _str),
+    "zookeeper.security.auth_to_local": ("auth_to_local", _str),
     "zookeeper.serverCnxnFactory": ("cnxn_factory", _str),
     "zookeeper.localSessionsEnabled": ("local_sessions_enabled", _bool),
     "zookeeper.4lw.commands.whitelist": ("four_letter_whitelist", _list),
@@ -163,6 +175,17 @@ class Settings:
         self.enforce_auth = False
         self.enforce_auth_schemes = ()
         self.require_sasl = False
+        self.allow_sasl_failed = False
+        self.jaas_config = None      # java.security.auth.login.config
+        self.sasl_section = None     # zookeeper.sasl.serverconfig (default Server)
+        self.sasl_users = None       # the section's DIGEST-MD5 users; None: no SASL
+        self.sasl_super_password = None
+        self.sasl_remove_host = False
+        self.sasl_remove_realm = False
+        self.let_any_sasl_user = None
+        self.sasl_super_users = []   # zookeeper.superUser[.*]
+        self.auth_providers = []     # (where, class name) of authProvider.N
+        self.sasl_scheme = False     # SASLAuthenticationProvider among them
         self.standalone_enabled = True
         self.read_only_enabled = False
         self.membership = None       # quorum.membership.Membership of an ensemble
@@ -181,7 +204,9 @@ class Settings:
         self.given = set()
 
     def as_dict(self):
-        return {k: v for k, v in vars(self).items() if k != "warnings"}
+        # Never the SASL passwords.
+        return {k: v for k, v in vars(self).items()
+                if k not in ("warnings", "sasl_users", "sasl_super_password")}
 
 
 #: Known keys that zkwire does not act on yet: key -> (when it matters, why).
@@ -197,8 +222,8 @@ NO_EFFECT = {
     "close_session_txn": (lambda v: not v, "zkwire always logs closeSession with its ephemerals"),
     "digest_enabled": (lambda v: v, "zkwire neither writes nor checks txn digests"),
     "cnxn_factory": (lambda v: True, "zkwire has its own connection handling"),
-    "allow_sasl_failed": (lambda v: True, "zkwire has no SASL yet"),
-    "auth_provider": (lambda v: True, "zkwire has no pluggable auth providers"),
+    "auth_to_local": (lambda v: v.strip() != "DEFAULT",
+                      "zkwire maps SASL names with the DEFAULT rule only"),
     "secure_client_port": (lambda v: True, "zkwire has no TLS yet: the secure port is not opened"),
     "secure_client_port_address": (lambda v: True, "zkwire has no TLS yet"),
     "ssl_quorum": (lambda v: v, "zkwire has no quorum TLS yet"),
@@ -242,10 +267,9 @@ def load(cfg_path=None, props=None, overrides=None) -> Settings:
             key, value = text.split("=", 1)
             key = key.strip()
             if key.startswith("authProvider."):
-                # ZooKeeper loads a class per authProvider.N line; zkwire has
-                # digest and ip built in and cannot load others.
-                s.warnings.append("%s: %s=%s has no effect: zkwire has no pluggable auth "
-                                  "providers (digest and ip are built in)" % (where, key, value.strip()))
+                s.auth_providers.append((where, key, value.strip()))
+            elif key == "superUser" or key.startswith("superUser."):
+                s.sasl_super_users.append(value.strip())
             elif key in CFG_KEYS:
                 _apply(s, CFG_KEYS, key, value, where)
             elif key.startswith("server.") or key.startswith("group.") or key.startswith("weight."):
@@ -266,7 +290,11 @@ def load(cfg_path=None, props=None, overrides=None) -> Settings:
             else:
                 s.warnings.append("%s: unknown key %s ignored" % (where, key))
     for key, value in (props or {}).items():
-        if key in PROP_KEYS:
+        if key.startswith("zookeeper.authProvider."):
+            s.auth_providers.append(("-D%s" % key, key, value.strip()))
+        elif key == "zookeeper.superUser" or key.startswith("zookeeper.superUser."):
+            s.sasl_super_users.append(value)
+        elif key in PROP_KEYS:
             _apply(s, PROP_KEYS, key, value, "-D%s" % key)
         elif key in CFG_KEYS:
             _apply(s, CFG_KEYS, key, value, "-D%s" % key)
@@ -277,7 +305,9 @@ def load(cfg_path=None, props=None, overrides=None) -> Settings:
             setattr(s, attr, value)
             s.given.add(attr)
     _check(s)
+    _check_auth_providers(s)
     _check_security(s)
+    _load_jaas(s, props or {})
     return s
 
 
@@ -352,8 +382,64 @@ def _check_member(s, ms):
             s.client_port_address = me.client_host
 
 
-#: Schemes a connection can authenticate with in zkwire.
+#: Schemes a connection can authenticate with in zkwire (and "sasl" with
+#: SASLAuthenticationProvider configured).
 AUTH_SCHEMES = ("digest", "ip")
+
+#: authProvider.N classes zkwire has: class -> scheme.
+AUTH_PROVIDER_CLASSES = {
+    "org.apache.zookeeper.server.auth.SASLAuthenticationProvider": "sasl",
+    "org.apache.zookeeper.server.auth.DigestAuthenticationProvider": "digest",
+    "org.apache.zookeeper.server.auth.IPAuthenticationProvider": "ip",
+}
+
+
+def _check_auth_providers(s):
+    """authProvider.N / zookeeper.authProvider.N name classes ZooKeeper loads;
+    zkwire has digest and ip built in and SASL's, and cannot load others
+    (ZooKeeper logs a warning for a class it cannot load, and starts)."""
+    for where, key, cls in s.auth_providers:
+        scheme = AUTH_PROVIDER_CLASSES.get(cls)
+        if scheme == "sasl":
+            s.sasl_scheme = True
+        elif scheme is None:
+            s.warnings.append("%s: %s=%s has no effect: zkwire cannot load auth providers "
+                              "(it has digest, ip and %s)" % (where, key, cls,
+                                                             "SASLAuthenticationProvider"))
+
+
+def _load_jaas(s, props):
+    """The JAAS file's server section, as ZooKeeper's configureSaslLogin
+    finds it (tests/ZOOKEEPER_FACTS.md §15 jaas-start-up): no file, no SASL;
+    a file that cannot be read or does not parse, or names a login module
+    zkwire cannot run, refuses to start; a readable file without the section
+    starts without SASL (with a warning here)."""
+    from ..core.sasl import JaasError, parse_jaas, server_credentials
+
+    section = s.sasl_section or "Server"
+    if s.jaas_config is None:
+        if s.sasl_section is not None:
+            # ZooKeeper starts without SASL then (ZOOKEEPER_FACTS.md §15 jaas-start-up).
+            s.warnings.append("zookeeper.sasl.serverconfig=%s has no effect without a JAAS file "
+                              "(-Djava.security.auth.login.config=FILE): SASL is off, as in "
+                              "ZooKeeper" % s.sasl_section)
+        return
+    where = "-Djava.security.auth.login.config=%s" % s.jaas_config
+    try:
+        with open(s.jaas_config, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ConfigError("%s: cannot read it: %s" % (where, e.strerror)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("%s: not UTF-8 text" % where) from None
+    try:
+        entries = parse_jaas(text, props).get(section)
+        if entries is None:
+            s.warnings.append("%s: no section %s: SASL is off, as in ZooKeeper" % (where, section))
+            return
+        s.sasl_users = server_credentials(entries)
+    except JaasError as e:
+        raise ConfigError("%s: %s" % (where, e)) from None
 
 
 def _check_security(s):
@@ -364,19 +450,26 @@ def _check_security(s):
         raise ConfigError("secureClientPort=%d without clientPort asks for TLS only, and zkwire "
                           "has no TLS yet; refusing to serve in plaintext" % s.secure_client_port)
     if s.require_sasl:
-        raise ConfigError("sessionRequireClientSASLAuth=true requires SASL, which zkwire does "
-                          "not have yet; refusing to start")
+        # ZooKeeper's AuthenticationHelper: this replaces enforce.auth.*.
+        s.enforce_auth = True
+        s.enforce_auth_schemes = ("sasl",)
     if s.enforce_auth:
         schemes = s.enforce_auth_schemes
         if not schemes:
             # ZooKeeper refuses this too: enforcement needs a scheme list.
             raise ConfigError("zookeeper.enforce.auth.enabled=true needs "
                               "zookeeper.enforce.auth.schemes")
-        unknown = [x for x in schemes if x not in AUTH_SCHEMES]
+        known = AUTH_SCHEMES + (("sasl",) if s.sasl_scheme else ())
+        unknown = [x for x in schemes if x not in known]
         if unknown:
             # ZooKeeper refuses to start when a scheme names no registered
             # auth provider (case matters: "Digest" is not "digest"), and
             # zkwire has only digest and ip (ZOOKEEPER_FACTS.md §14).
-            raise ConfigError("zookeeper.enforce.auth.schemes=%s: no auth provider for %s "
-                              "(zkwire has %s); refusing to start"
-                              % (",".join(schemes), ",".join(unknown), ", ".join(AUTH_SCHEMES)))
+            hint = ""
+            if "sasl" in unknown:
+                hint = (" (sasl needs authProvider.1=org.apache.zookeeper.server.auth."
+                        "SASLAuthenticationProvider)")
+            raise ConfigError("%s: no auth provider for %s (zkwire has %s)%s; refusing to start"
+                              % ("zookeeper.sessionRequireClientSASLAuth=true" if s.require_sasl
+                                 else "zookeeper.enforce.auth.schemes=" + ",".join(schemes),
+                                 ",".join(unknown), ", ".join(known), hint))

@@ -265,6 +265,7 @@ class Ctx:
         self.sessions: dict = {}       # (port, sid) -> passwd, opened by the current fact
         self.fresh_data = None
         self.java_dir = None
+        self.jaas_dir = None
 
     # -- servers
     def server(self, name: str) -> ServerProcess:
@@ -273,7 +274,8 @@ class Ctx:
                 props = {"zookeeper.DigestAuthenticationProvider.superDigest":
                          digest(SUPER_USER_PASS)}
             elif name in SERVER_SYSPROPS:
-                props = SERVER_SYSPROPS[name]
+                props = {k: (self.jaas_file() if v == JAAS else v)
+                         for k, v in SERVER_SYSPROPS[name].items()}
             else:
                 raise ValueError(name)
             kind = LoggingServerProcess if name in LOGGING_SERVERS else ServerProcess
@@ -285,6 +287,14 @@ class Ctx:
             self.servers[name] = srv
         return self.servers[name]
 
+    def jaas_file(self) -> str:
+        """§15's JAAS file, written once (removed by stop_all)."""
+        if self.jaas_dir is None:
+            self.jaas_dir = tempfile.mkdtemp(prefix="probe-jaas-")
+            with open(os.path.join(self.jaas_dir, "jaas.conf"), "w") as f:
+                f.write(JAAS_TEXT)
+        return os.path.join(self.jaas_dir, "jaas.conf")
+
     @property
     def main(self) -> ServerProcess:
         return self.server("main")
@@ -295,6 +305,8 @@ class Ctx:
         self.servers.clear()
         if self.java_dir:
             shutil.rmtree(self.java_dir, ignore_errors=True)
+        if self.jaas_dir:
+            shutil.rmtree(self.jaas_dir, ignore_errors=True)
 
     # -- connections
     def conn(self, handshake: bool = True, server: ServerProcess | None = None,
@@ -2916,6 +2928,355 @@ def _(ctx):
        "start-up per schemes value")
     return ("schemes 'Digest', 'foo', 'digest,foo' -> the server does not start; ' digest , ip ' "
             "starts and serves an unauthenticated exists (trimmed names, ip counts)")
+
+
+# ================================================================== §15 SASL (DIGEST-MD5)
+
+# The JAAS file the SASL servers get (-Djava.security.auth.login.config), written into a
+# temporary directory the first time a server needs it and removed by Ctx.stop_all.
+JAAS = "<jaas file>"
+JAAS_TEXT = """// what kazoo's harness writes, plus a user of our own
+Server {
+    org.apache.zookeeper.server.auth.DigestLoginModule required
+    user_super="super_secret"
+    user_bob="bob_pw"
+    user_jaasuser="jaas_password";
+};
+"""
+SASL_PROVIDER = {"authProvider.1": "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"}
+SERVER_SYSPROPS.update({
+    "sasl": {"java.security.auth.login.config": JAAS, "zookeeper.superUser": "jaasuser"},
+    "sasl-no-provider": {"java.security.auth.login.config": JAAS},
+    "sasl-required": {"java.security.auth.login.config": JAAS,
+                      "zookeeper.sessionRequireClientSASLAuth": "true"},
+    "sasl-allow-failed": {"java.security.auth.login.config": JAAS,
+                          "zookeeper.allowSaslFailedClients": "true"},
+})
+SERVER_CFG.update({"sasl": SASL_PROVIDER, "sasl-required": SASL_PROVIDER,
+                   "sasl-allow-failed": SASL_PROVIDER})
+CHALLENGE = re.compile(rb'realm="zk-sasl-md5",nonce="[A-Za-z0-9+/]{40}",charset=utf-8,'
+                       rb'algorithm=md5-sess\Z')
+
+
+def sasl_client(user: str, password: str):
+    """pure-sasl's DIGEST-MD5 client (what kazoo uses), set up as kazoo sets it up."""
+    import puresasl.client
+
+    return puresasl.client.SASLClient("zk-sasl-md5", service="zookeeper", mechanism="DIGEST-MD5",
+                                      username=user, password=password)
+
+
+def sasl_call(c: Conn, token: bytes, xid: int):
+    f = c.call(OP_SASL, buffer(token), xid=xid)
+    return f, (f.reader().buffer() if f.body else "no body")
+
+
+def sasl_login(c: Conn, user: str, password: str):
+    """Challenge, response: -> the second reply frame and the client."""
+    cli = sasl_client(user, password)
+    f, challenge = sasl_call(c, b"", 1)
+    eq(f.summary(), (1, 0, OK), "challenge reply header")
+    expect(CHALLENGE.match(challenge or b""), f"challenge {challenge!r}")
+    f, _ = sasl_call(c, cli.process(challenge), 2)
+    return f, cli
+
+
+def who_am_i(c: Conn) -> list:
+    r = c.call(WHO_AM_I).reader()
+    n = r.int32()
+    return [(r.string(), r.string()) for _ in range(n)]
+
+
+@fact(15, "sasl-digest-md5-exchange", "sasl")
+def _(ctx):
+    srv = ctx.server("sasl")
+    c = ctx.conn(server=srv)
+    z = c.zxid()
+    f, cli = sasl_login(c, "bob", "bob_pw")
+    eq(f.summary(), (2, 0, OK), "response reply header")
+    token = f.reader().buffer()
+    expect(re.match(rb"rspauth=[0-9a-f]{32}\Z", token or b""), f"final token {token!r}")
+    eq(cli.process(token), None, "pure-sasl accepts rspauth")
+    expect(cli.complete, "pure-sasl complete")
+    eq(sorted(who_am_i(c)), [("ip", "127.0.0.1"), ("sasl", "bob")], "whoAmI")
+    eq(c.zxid(), z, "no zxid spent")
+    d = ctx.conn(server=srv)
+    f, nonempty = sasl_call(d, b"\x60\x82 a GSSAPI-like first token", 1)
+    expect(f.err == OK and CHALLENGE.match(nonempty), f"non-empty first token -> {nonempty!r}")
+    return ("'' -> RH(1, 0, OK) + realm=\"zk-sasl-md5\",nonce=\"<40 base64>\",charset=utf-8,"
+            "algorithm=md5-sess; pure-sasl's response -> RH(2, 0, OK) + rspauth=<32 hex>, accepted "
+            "by pure-sasl; whoAmI then (sasl, bob) and (ip, 127.0.0.1); no zxid spent; a non-empty "
+            "first token gets the same challenge")
+
+
+@fact(15, "sasl-failures-close", "sasl")
+def _(ctx):
+    srv = ctx.server("sasl")
+    out = []
+    null_failure = int32(0) + int64(0) + int32(AUTH_FAILED) + int32(-1)
+    for label, user, pw in (("wrong password", "bob", "nope"), ("unknown user", "eve", "x")):
+        c = ctx.conn(server=srv)
+        f, _ = sasl_login(c, user, pw)
+        eq(f.raw, int32(2) + null_failure[4:], label)
+        c.expect_closed(5)
+        expect(ctx.resume(c, server=srv) is not None, f"{label}: session survives")
+        out.append(label)
+    c = ctx.conn(server=srv)
+    sasl_call(c, b"", 1)
+    f, _ = sasl_call(c, b"garbage", 2)
+    eq(f.raw, int32(2) + null_failure[4:], "a garbage response")
+    c.expect_closed(5)
+    c = ctx.conn(server=srv)
+    eq(sasl_login(c, "bob", "bob_pw")[0].err, OK, "login")
+    f, _ = sasl_call(c, b"", 3)
+    eq(f.raw, int32(3) + null_failure[4:], "a token after success")
+    c.expect_closed(5)
+    c = ctx.conn(server=srv)
+    eq(c.auth("sasl", b"bob:bob_pw").err, AUTH_FAILED, "addauth sasl")
+    c.expect_closed(5)
+    return (f"{', '.join(out)}, a garbage response, a third token after success -> "
+            f"{(int32(2) + null_failure[4:]).hex()}: RH(xid, 0, -115 AUTHFAILED) + a null token, "
+            f"then EOF; the session survives; addauth sasl -> AUTHFAILED, EOF")
+
+
+@fact(15, "sasl-unknown-user-3.8-bug", "sasl")
+def _(ctx):
+    srv = ctx.server("sasl")
+    eq(sasl_login(ctx.conn(server=srv), "bob", "bob_pw")[0].err, OK, "bob's login")
+    c = ctx.conn(server=srv)
+    f, _ = sasl_login(c, "eve", "bob_pw")
+    eq(f.err, OK, "eve (not in the JAAS file) with bob's password")
+    eq(sorted(who_am_i(c)), [("ip", "127.0.0.1"), ("sasl", "eve")], "eve's whoAmI")
+    f, _ = sasl_login(ctx.conn(server=srv), "eve", "x")
+    eq(f.err, AUTH_FAILED, "eve with another password")
+    return ("after bob's login, user eve (not in the JAAS file) logs in with bob's password and "
+            "gets sasl:eve (ZOOKEEPER-4839: one callback handler shared by all connections; "
+            "fixed in 3.9); eve with any other password -> AUTHFAILED")
+
+
+# pure-sasl's digest-response, edited (label, pattern, replacement); each must fail but
+# the one marked: the JDK reads "nonce-count", never RFC 2831's "nc".
+EDITED_RESPONSES = [
+    ("no realm", rb'realm="zk-sasl-md5",', b"", AUTH_FAILED),
+    ("another realm", rb'realm="zk-sasl-md5"', b'realm="other"', AUTH_FAILED),
+    ("another digest-uri", rb'digest-uri="zookeeper/', b'digest-uri="imap/', AUTH_FAILED),
+    ("no digest-uri", rb'digest-uri="[^"]*",?', b"", AUTH_FAILED),
+    ("nc=00000002", rb"nc=00000001", b"nc=00000002", OK),
+    ("nonce-count=00000002", rb"\Z", b",nonce-count=00000002", AUTH_FAILED),
+    ("qop=auth-int", rb"qop=auth", b"qop=auth-int", AUTH_FAILED),
+    ("another nonce", rb'(?<!c)nonce="[^"]*"', b'nonce="x"', AUTH_FAILED),
+    ("no cnonce", rb'cnonce="[^"]*",?', b"", AUTH_FAILED),
+    ("username twice", rb"\Z", b',username="bob"', AUTH_FAILED),
+    ("charset=latin1", rb"\Z", b",charset=latin1", AUTH_FAILED),
+    ("5000 more bytes", rb"\Z", b"," + b"x" * 5000, AUTH_FAILED),
+]
+
+
+@fact(15, "sasl-bad-responses", "sasl")
+def _(ctx):
+    srv = ctx.server("sasl")
+    got = {}
+    for label, pattern, replacement, err in EDITED_RESPONSES:
+        c = ctx.conn(server=srv)
+        cli = sasl_client("bob", "bob_pw")
+        response = cli.process(sasl_call(c, b"", 1)[1])
+        edited = re.sub(pattern, replacement, response, count=1)
+        expect(edited != response, f"{label}: the edit changed nothing")
+        got[label] = sasl_call(c, edited, 2)[0].err
+    eq(got, {label: err for label, _, _, err in EDITED_RESPONSES}, "edited responses")
+    return (f"pure-sasl's response edited: {', '.join(l for l, *_, e in EDITED_RESPONSES if e)} "
+            f"-> AUTHFAILED; nc=00000002 (with the response computed for 1) -> OK")
+
+
+@fact(15, "sasl-kerberos-style-user-names")
+def _(ctx):
+    jaas_dir = tempfile.mkdtemp(prefix="probe-jaas-")
+    path = os.path.join(jaas_dir, "names.conf")
+    with open(path, "w") as f:
+        f.write('Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n'
+                '  "user_svc/host@"="p1"\n  "user_bob@EX.COM"="p2"\n  "user_a/b"="p3";\n};\n')
+    out = {}
+    try:
+        for flag in ("false", "true"):
+            srv = ServerProcess("zookeeper", cfg=SASL_PROVIDER, sysprops={
+                "java.security.auth.login.config": path,
+                "zookeeper.kerberos.removeHostFromPrincipal": flag,
+                "zookeeper.kerberos.removeRealmFromPrincipal": flag})
+            try:
+                srv.start()
+                for user, pw in (("svc/host@", "p1"), ("bob@EX.COM", "p2"), ("a/b", "p3")):
+                    c = Conn(srv.port)
+                    c.handshake()
+                    eq(sasl_login(c, user, pw)[0].err, OK, f"{user} logs in")
+                    out[(flag, user)] = [i for sc, i in who_am_i(c) if sc == "sasl"][0]
+                    c.call(CLOSE_SESSION)
+                    c.close()
+            finally:
+                srv.cleanup()      # stops its own process, by PID
+    finally:
+        shutil.rmtree(jaas_dir, ignore_errors=True)
+    eq(out, {("false", "svc/host@"): "svc/host@", ("false", "bob@EX.COM"): "bob@EX.COM",
+             ("false", "a/b"): "a/b", ("true", "svc/host@"): "svc", ("true", "bob@EX.COM"):
+             "bob@EX.COM", ("true", "a/b"): "a/b"}, "sasl ids")
+    return ("users 'svc/host@', 'bob@EX.COM', 'a/b' (quoted JAAS keys) log in as themselves; "
+            "with kerberos.removeHostFromPrincipal and removeRealmFromPrincipal=true "
+            "'svc/host@' becomes 'svc', the others stay")
+
+
+@fact(15, "sasl-acls", "sasl")
+def _(ctx):
+    srv = ctx.server("sasl")
+    a = ctx.conn(server=srv)
+    eq(sasl_login(a, "bob", "bob_pw")[0].err, OK, "login")
+    other = ctx.conn(server=srv)
+    sasl_bob = [(PERM_ALL, "sasl", "bob")]
+    eq(a.call(CREATE, create_req("/s", b"x", sasl_bob)).err, OK, "create with sasl:bob")
+    eq(other.err(GET_DATA, path_req("/s")), NO_AUTH, "another client reads /s")
+    eq(a.err(GET_DATA, path_req("/s")), OK, "bob reads /s")
+    eq(a.call(CREATE, create_req("/a", b"", [(PERM_ALL, "auth", "")])).err, OK, "auth ACL")
+    f = a.call(GET_ACL, path_req("/a"))
+    acl = f.reader().acl_list()
+    eq([tuple(x) for x in acl], [(PERM_ALL, "sasl", "bob")], "auth ACL expands to")
+    valid = {}
+    for ident in ("anything", "a/b", "svc/host@REALM", "x@", "a@b@c", "a/b/c@R", "@"):
+        valid[ident] = a.call(CREATE, create_req("/v", b"", [(PERM_ALL, "sasl", ident)])).err
+        if valid[ident] == OK:
+            a.call(DELETE, delete_req("/v"))
+    eq(valid, {"anything": OK, "a/b": OK, "svc/host@REALM": OK, "x@": OK, "a@b@c": INVALID_ACL,
+               "a/b/c@R": INVALID_ACL, "@": OK}, "sasl ids")
+    sup = ctx.conn(server=srv)
+    eq(sasl_login(sup, "super", "super_secret")[0].err, OK, "login as super")
+    eq(sup.err(GET_DATA, path_req("/s")), OK, "sasl:super reads /s")
+    eq(sorted(who_am_i(sup)), [("ip", "127.0.0.1"), ("sasl", "super")], "super's whoAmI")
+    su = ctx.conn(server=srv)
+    eq(sasl_login(su, "jaasuser", "jaas_password")[0].err, OK, "login as jaasuser")
+    eq(sorted(who_am_i(su)), [("ip", "127.0.0.1"), ("sasl", "jaasuser"), ("super", "")],
+       "zookeeper.superUser's whoAmI")
+    eq(su.err(GET_DATA, path_req("/s")), OK, "zookeeper.superUser reads /s")
+    for c in (a, su):
+        c.call(DELETE, delete_req("/s"))
+    return ("with SASLAuthenticationProvider: sasl:bob ACL -> bob reads, others NOAUTH; an auth "
+            "ACL expands to sasl:bob; ids 'a@b@c', 'a/b/c@R' -> INVALIDACL, 'anything', 'a/b', "
+            "'svc/host@REALM', 'x@', '@' valid; the SASL user named super matches every sasl "
+            "entry (whoAmI: sasl:super only); zookeeper.superUser=jaasuser adds (super, '')")
+
+
+@fact(15, "sasl-without-the-provider", "sasl-no-provider")
+def _(ctx):
+    srv = ctx.server("sasl-no-provider")
+    a = ctx.conn(server=srv)
+    eq(sasl_login(a, "bob", "bob_pw")[0].err, OK, "login")
+    eq(sorted(who_am_i(a)), [("ip", "127.0.0.1"), ("sasl", "")], "whoAmI")
+    eq(a.call(CREATE, create_req("/s", b"", [(PERM_ALL, "sasl", "bob")])).err, INVALID_ACL,
+       "create with sasl:bob")
+    eq(a.call(CREATE, create_req("/a", b"", [(PERM_ALL, "auth", "")])).err, INVALID_ACL,
+       "create with an auth ACL")
+    return ("JAAS file but no SASLAuthenticationProvider: the login works, whoAmI shows the "
+            "scheme sasl with an empty name, sasl:bob and auth ACLs are INVALIDACL")
+
+
+@fact(15, "sasl-required", "sasl-required")
+def _(ctx):
+    srv = ctx.server("sasl-required")
+    own = OwnConns(srv)
+    try:
+        c = own.conn()
+        f = c.call(EXISTS, path_req("/"), xid=5)
+        eq(f.raw, int32(5) + int64(0) + int32(SESSION_CLOSED_REQUIRE_SASL_AUTH), "exists unauthenticated")
+        c.expect_closed(5)
+        c = own.conn()
+        eq(c.auth("digest", b"u:p").err, OK, "addauth digest")
+        eq(c.err(EXISTS, path_req("/")), SESSION_CLOSED_REQUIRE_SASL_AUTH, "exists with digest")
+        c.expect_closed(5)
+        c = own.conn()
+        f, _ = sasl_login(c, "bob", "nope")
+        eq(f.raw, int32(2) + int64(0) + int32(SESSION_CLOSED_REQUIRE_SASL_AUTH) + int32(-1),
+           "wrong password")
+        c.expect_closed(5)
+        c = own.conn()
+        eq(sasl_login(c, "bob", "bob_pw")[0].err, OK, "login")
+        eq(c.err(EXISTS, path_req("/")), OK, "exists after login")
+        eq(c.call(CLOSE_SESSION).err, OK, "closeSession after login")
+    finally:
+        own.close()
+    return ("sessionRequireClientSASLAuth=true: exists without SASL, or with only digest -> "
+            "RH(xid, 0, -124), EOF; a wrong password -> RH(2, 0, -124) + null token, EOF; after "
+            "a SASL login requests are served")
+
+
+@fact(15, "sasl-allow-failed-clients", "sasl-allow-failed")
+def _(ctx):
+    srv = ctx.server("sasl-allow-failed")
+    c = ctx.conn(server=srv)
+    f, _ = sasl_login(c, "bob", "nope")
+    eq(f.raw, int32(2) + int64(0) + int32(OK) + int32(-1), "wrong password")
+    eq(sorted(who_am_i(c)), [("ip", "127.0.0.1")], "whoAmI")
+    f, _ = sasl_call(c, b"", 3)
+    eq(f.raw, int32(3) + int64(0) + int32(OK) + int32(-1), "another token")
+    eq(c.err(EXISTS, path_req("/")), OK, "exists")
+    return ("allowSaslFailedClients=true: a wrong password -> RH(2, 0, OK) + null token, the "
+            "connection stays, no sasl id; later tokens the same")
+
+
+@fact(15, "jaas-start-up")
+def _(ctx):
+    d = tempfile.mkdtemp(prefix="probe-jaas-")
+    cases = {"missing file": None, "syntax error": "Server {\n  org.x.Y required\n  a=b\n};\n",
+             "# comment": "# a comment\n" + JAAS_TEXT, "no Server section": "Other {\n  "
+             "org.apache.zookeeper.server.auth.DigestLoginModule required;\n};\n",
+             "unknown module": "Server {\n  org.example.NoSuch required;\n};\n",
+             "comments": "// line\n/* block\n */ Server { /* here */\n"
+             "  org.apache.zookeeper.server.auth.DigestLoginModule required // there\n"
+             "  user_bob=\"bob_pw\";\n};\n",
+             "serverconfig=Other, section Other": JAAS_TEXT.replace("Server {", "Other {"),
+             "serverconfig=Other, no such section": JAAS_TEXT,
+             "serverconfig=Other, no file": False}
+    out = {}
+    try:
+        for label, text in cases.items():
+            path = os.path.join(d, re.sub(r"\W+", "-", label) + ".conf")
+            if text:
+                with open(path, "w") as f:
+                    f.write(text)
+            props = {} if text is False else {"java.security.auth.login.config": path}
+            if label.startswith("serverconfig=Other"):
+                props["zookeeper.sasl.serverconfig"] = "Other"
+            srv = ServerProcess("zookeeper", cfg=SASL_PROVIDER, sysprops=props)
+            try:
+                srv.start()
+                c = Conn(srv.port)
+                c.handshake()
+                f, tok = sasl_call(c, b"", 1)
+                out[label] = "starts, SASL %s" % ("off" if tok is None else "on")
+                c.call(CLOSE_SESSION)
+                c.close()
+            except RuntimeError:
+                out[label] = "no start"
+            finally:
+                srv.cleanup()      # stops its own process, by PID
+        srv = ServerProcess("zookeeper", sysprops={"zookeeper.sessionRequireClientSASLAuth": "true"})
+        try:
+            srv.start()
+            out["sessionRequireClientSASLAuth without the provider"] = "starts"
+        except RuntimeError:
+            out["sessionRequireClientSASLAuth without the provider"] = "no start"
+        finally:
+            srv.cleanup()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    eq(out, {"missing file": "no start", "syntax error": "no start", "# comment": "no start",
+             "no Server section": "starts, SASL off", "unknown module": "no start",
+             "comments": "starts, SASL on",
+             "serverconfig=Other, section Other": "starts, SASL on",
+             "serverconfig=Other, no such section": "starts, SASL off",
+             "serverconfig=Other, no file": "starts, SASL off",
+             "sessionRequireClientSASLAuth without the provider": "no start"}, "start-up")
+    return ("JAAS file missing, with a syntax error (an option without ';'), with a '#' line, or "
+            "naming a login module class that does not exist -> no start; without a Server "
+            "section -> starts, a SASL packet gets OK with a null token; // and /* */ comments "
+            "-> starts, SASL on; zookeeper.sasl.serverconfig=Other: section Other -> SASL on, no "
+            "such section, or no JAAS file at all -> starts with SASL off; "
+            "sessionRequireClientSASLAuth=true without SASLAuthenticationProvider -> no start")
 
 
 # ------------------------------------------------------------------ runner

@@ -182,7 +182,7 @@ def test_ensemble_only_keys_are_accepted_silently_standalone(tmp_path):
     ("localSessionsEnabled=true", "localSessionsEnabled"),
     ("closeSessionTxn.enabled=false", "closeSessionTxn.enabled"),
     ("digest.enabled=true", "digest.enabled"),
-    ("authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+    ("authProvider.1=org.apache.zookeeper.server.auth.X509AuthenticationProvider",
      "authProvider.1"),
     ("clientPort=2181\nsecureClientPort=2281", "secureClientPort"),
 ])
