@@ -5,6 +5,15 @@ authenticated identity is a ``(scheme, id)`` pair.  Every connection starts with
 ``("ip", its address)``; ``addauth digest user:password`` adds
 ``("digest", "user:" + base64(sha1("user:password")))``, or ``("super", "")``
 when it matches the configured super digest.
+
+The ``x509`` scheme exists when the server has a secure client port (or an
+``authProvider`` names ZooKeeper's X509AuthenticationProvider), as ZooKeeper
+registers it only then: the edge gives a connection ``("x509", subject)``
+after a TLS handshake with a verified client certificate (see
+``x500.rfc2253``).  An ACL id is valid when it parses as an X.500 name; it
+matches an identity equal to it, and -- ZooKeeper's X509AuthenticationProvider
+.matches -- any x509 ACL matches the identity named by
+``zookeeper.X509AuthenticationProvider.superUser``.
 """
 from __future__ import annotations
 
@@ -61,6 +70,10 @@ def _digest_valid(acl_id: str) -> bool:
     return len(parts) == 2
 
 
+def _equal(a, b):
+    return a == b
+
+
 #: scheme -> (is_authenticated, is_valid(id), matches(auth_id, acl_id))
 PROVIDERS = {
     "digest": (True, _digest_valid, lambda a, b: a == b),
@@ -69,11 +82,23 @@ PROVIDERS = {
 
 
 class AuthPolicy:
-    """Server-wide authentication settings (super digest, skipACL)."""
+    """Server-wide authentication settings (super digest, skipACL, x509)."""
 
-    def __init__(self, super_digest: str | None = None, skip_acl: bool = False):
+    def __init__(self, super_digest: str | None = None, skip_acl: bool = False,
+                 x509: bool = False, x509_super_user: str | None = None):
         self.super_digest = super_digest
         self.skip_acl = skip_acl
+        self.providers = dict(PROVIDERS)
+        if x509:
+            from .x500 import is_valid
+
+            su = x509_super_user
+            if su is None:
+                matches = _equal
+            else:
+                def matches(auth_id, acl_id):
+                    return auth_id == su or auth_id == acl_id
+            self.providers["x509"] = (True, is_valid, matches)
 
     def authenticate(self, scheme: str, auth: bytes, peer_ip: str = ""):
         """Return the identities an auth packet grants, or None if it fails."""
@@ -109,7 +134,7 @@ class AuthPolicy:
             if perms & perm:
                 if scheme == "world" and aid == "anyone":
                     return
-                provider = PROVIDERS.get(scheme)
+                provider = self.providers.get(scheme)
                 if provider is None:
                     continue
                 matches = provider[2]
@@ -118,8 +143,7 @@ class AuthPolicy:
                         return
         raise NoAuth()
 
-    @staticmethod
-    def fixup(acl, ids):
+    def fixup(self, acl, ids):
         """ZooKeeper's fixupACL: validate, expand ``auth``, drop duplicates."""
         if not acl:
             raise InvalidACL()
@@ -138,14 +162,14 @@ class AuthPolicy:
 
                 found = False
                 for ascheme, auth_id in auth_ids_order(ids):
-                    p = PROVIDERS.get(ascheme)
+                    p = self.providers.get(ascheme)
                     if p is not None and p[0]:
                         found = True
                         out.append((perms, ascheme, auth_id))
                 if not found:
                     raise InvalidACL()
             else:
-                p = PROVIDERS.get(scheme)
+                p = self.providers.get(scheme)
                 if p is None or aid is None or not p[1](aid):
                     raise InvalidACL()
                 out.append((perms, scheme, aid))

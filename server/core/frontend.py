@@ -85,7 +85,8 @@ class CoreConfig:
     def __init__(self, tick_ms=2000, min_session_timeout_ms=None, max_session_timeout_ms=None,
                  server_id=1, extended_types=False, super_digest=None, skip_acl=False,
                  max_outstanding_per_conn=1000, max_output_bytes_per_conn=1 << 20,
-                 reconfig_enabled=False, enforce_auth_schemes=()):
+                 reconfig_enabled=False, enforce_auth_schemes=(), x509=False,
+                 x509_super_user=None):
         self.tick_ms = tick_ms
         self.min_session_timeout_ms = min_session_timeout_ms or 2 * tick_ms
         self.max_session_timeout_ms = max_session_timeout_ms or 20 * tick_ms
@@ -103,6 +104,10 @@ class CoreConfig:
         #: zookeeper.enforce.auth.schemes when zookeeper.enforce.auth.enabled
         #: is true, else empty: no enforcement.
         self.enforce_auth_schemes = tuple(enforce_auth_schemes)
+        #: The x509 auth scheme is registered (a secure client port), and
+        #: zookeeper.X509AuthenticationProvider.superUser.
+        self.x509 = x509
+        self.x509_super_user = x509_super_user
 
 
 class Conn:
@@ -229,7 +234,8 @@ class ServerCore:
         # From here on every txn was prepped against this tree: one that does
         # not fit is our bug, and must stop the server, not become a reply.
         self.tree.strict = True
-        self.auth = AuthPolicy(config.super_digest, config.skip_acl)
+        self.auth = AuthPolicy(config.super_digest, config.skip_acl, config.x509,
+                               config.x509_super_user)
         self._enforce_schemes = frozenset(config.enforce_auth_schemes)
         self.sessions = SessionTable(config.tick_ms, config.server_id, now_ms)
         # Standalone, this server is its own leader: the proposer runs here.
@@ -575,8 +581,20 @@ class ServerCore:
             return
         self._emit(conn, ("reply", xid, 0, 0, OpCode.sasl, (None,)))
 
+    def tls_identity(self, conn: Conn, ids) -> None:
+        """The edge verified ``conn``'s client certificate: its x509 (and
+        maybe super) identities, before any request of it is read."""
+        for i in ids:
+            if i not in conn.ids:
+                conn.ids.append(i)
+
     def _auth(self, conn, req):
-        ids = self.auth.authenticate(req.scheme, req.auth, conn.peer_ip)
+        if req.scheme == "x509" and "x509" in self.auth.providers:
+            # ZooKeeper's X509AuthenticationProvider authenticates from the
+            # connection's certificate, whatever the packet carries.
+            ids = [i for i in conn.ids if i[0] in ("x509", "super") and i[1] != ""] or None
+        else:
+            ids = self.auth.authenticate(req.scheme, req.auth, conn.peer_ip)
         if ids is None:
             # ZooKeeper answers AUTHFAILED (zxid 0) and closes the connection.
             self._emit(conn, ("reply", Xid.AUTH, 0, Err.AUTHFAILED, OpCode.auth, None))
