@@ -50,6 +50,17 @@ def _list(v):
     return tuple(x.strip() for x in v.split(",") if x.strip())
 
 
+def _java_bool(v):
+    """Java's ``Boolean.parseBoolean``: only "true" (any case) is true."""
+    return v.strip().lower() == "true"
+
+
+def _raw(v):
+    """Passwords: exactly as written after the key's ``=``, trimmed as
+    ZooKeeper trims every zoo.cfg value."""
+    return v.strip()
+
+
 def _java_yes(v):
     """``System.getProperty(key, "no").equals("yes")``: anything else is no."""
     return v.strip() == "yes"
@@ -126,7 +137,37 @@ PROP_KEYS = {
     "zookeeper.standaloneEnabled": ("standalone_enabled", _bool),
     "zookeeper.closeSessionTxn.enabled": ("close_session_txn", _bool),
     "zookeeper.digest.enabled": ("digest_enabled", _bool),
+    # TLS on the client port (zoo.cfg's ssl.* keys land here, as in ZooKeeper).
+    "zookeeper.ssl.keyStore.location": ("ssl_key_store", _str),
+    "zookeeper.ssl.keyStore.password": ("ssl_key_store_password", _raw),
+    "zookeeper.ssl.keyStore.passwordPath": ("ssl_key_store_password_path", _str),
+    "zookeeper.ssl.keyStore.type": ("ssl_key_store_type", _str),
+    "zookeeper.ssl.trustStore.location": ("ssl_trust_store", _str),
+    "zookeeper.ssl.trustStore.password": ("ssl_trust_store_password", _raw),
+    "zookeeper.ssl.trustStore.passwordPath": ("ssl_trust_store_password_path", _str),
+    "zookeeper.ssl.trustStore.type": ("ssl_trust_store_type", _str),
+    "zookeeper.ssl.clientAuth": ("ssl_client_auth", _str),
+    "zookeeper.ssl.protocol": ("ssl_protocol", _str),
+    "zookeeper.ssl.enabledProtocols": ("ssl_enabled_protocols", _str),
+    "zookeeper.ssl.ciphersuites": ("ssl_ciphersuites", _str),
+    "zookeeper.ssl.hostnameVerification": ("ssl_hostname_verification", _java_bool),
+    "zookeeper.ssl.clientHostnameVerification": ("ssl_client_hostname_verification", _java_bool),
+    "zookeeper.ssl.crl": ("ssl_crl", _java_bool),
+    "zookeeper.ssl.ocsp": ("ssl_ocsp", _java_bool),
+    "zookeeper.ssl.authProvider": ("ssl_auth_provider", _str),
+    "zookeeper.ssl.context.supplier.class": ("ssl_context_supplier", _str),
+    "zookeeper.ssl.sslProvider": ("ssl_provider", _str),
+    "zookeeper.ssl.handshakeDetectionTimeoutMillis": ("ssl_handshake_detection_ms", _int),
+    "zookeeper.X509AuthenticationProvider.superUser": ("x509_super_user", _raw),
+    "zookeeper.client.portUnification": ("port_unification", _java_bool),
+    "zookeeper.client.certReload": ("cert_reload", _java_bool),
+    "zookeeper.fips-mode": ("fips_mode", _java_bool),
+    "zookeeper.netty.server.outstandingHandshake.limit": ("outstanding_handshake_limit", _int),
 }
+
+#: ZooKeeper's Netty connection factory: the one that serves secureClientPort.
+NETTY_FACTORY = "org.apache.zookeeper.server.NettyServerCnxnFactory"
+X509_PROVIDER = "org.apache.zookeeper.server.auth.X509AuthenticationProvider"
 
 
 class Settings:
@@ -158,6 +199,29 @@ class Settings:
         self.sessionless_timeout_ms = 10000
         self.reconfig_enabled = False
         self.secure_client_port = None
+        self.secure_client_port_address = None
+        self.cnxn_factory = None
+        self.ssl_key_store = None
+        self.ssl_key_store_password = ""
+        self.ssl_key_store_password_path = None
+        self.ssl_key_store_type = None
+        self.ssl_trust_store = None
+        self.ssl_trust_store_password = ""
+        self.ssl_trust_store_password_path = None
+        self.ssl_trust_store_type = None
+        self.ssl_client_auth = None
+        self.ssl_protocol = None
+        self.ssl_enabled_protocols = None
+        self.ssl_ciphersuites = None
+        self.ssl_hostname_verification = True
+        self.ssl_client_hostname_verification = False
+        self.ssl_crl = False
+        self.ssl_ocsp = False
+        self.ssl_auth_provider = None
+        self.ssl_context_supplier = None
+        self.x509_super_user = None
+        #: An authProvider names ZooKeeper's X509AuthenticationProvider.
+        self.x509_provider = False
         self.enforce_auth = False
         self.enforce_auth_schemes = ()
         self.require_sasl = False
@@ -191,11 +255,18 @@ NO_EFFECT = {
     "container_check_interval_ms": (lambda v: True, "zkwire does not reap containers or TTL nodes yet"),
     "close_session_txn": (lambda v: not v, "zkwire always logs closeSession with its ephemerals"),
     "digest_enabled": (lambda v: v, "zkwire neither writes nor checks txn digests"),
-    "cnxn_factory": (lambda v: True, "zkwire has its own connection handling"),
+    "cnxn_factory": (lambda v: v != NETTY_FACTORY, "zkwire has its own connection handling"),
     "allow_sasl_failed": (lambda v: True, "zkwire has no SASL yet"),
     "auth_provider": (lambda v: True, "zkwire has no pluggable auth providers"),
-    "secure_client_port": (lambda v: True, "zkwire has no TLS yet: the secure port is not opened"),
-    "secure_client_port_address": (lambda v: True, "zkwire has no TLS yet"),
+    "ssl_provider": (lambda v: True, "zkwire's TLS is OpenSSL's, through pyOpenSSL"),
+    "ssl_handshake_detection_ms": (lambda v: True, "zkwire has no port unification"),
+    "port_unification": (lambda v: v, "zkwire serves TLS on secureClientPort only; a TLS "
+                                      "client on clientPort is refused"),
+    "cert_reload": (lambda v: v, "zkwire reads the key and trust stores once, at start"),
+    "fips_mode": (lambda v: True, "zkwire's TLS is OpenSSL's (client hostname verification "
+                                  "is not built, so this changes nothing)"),
+    "outstanding_handshake_limit": (lambda v: True, "zkwire does not limit TLS handshakes "
+                                                    "apart from maxClientCnxns/maxCnxns"),
     "ssl_quorum": (lambda v: v, "zkwire has no quorum TLS yet"),
 }
 
@@ -236,7 +307,11 @@ def load(cfg_path=None, props=None, overrides=None) -> Settings:
                 raise ConfigError("%s: expected key=value, got %r" % (where, text))
             key, value = text.split("=", 1)
             key = key.strip()
-            if key.startswith("authProvider."):
+            if key.startswith("authProvider.") and value.strip() == X509_PROVIDER:
+                # ZooKeeper registers the x509 scheme; zkwire has it built in.
+                s.x509_provider = True
+                s.given.add("x509_provider")
+            elif key.startswith("authProvider."):
                 # ZooKeeper loads a class per authProvider.N line; zkwire has
                 # digest and ip built in and cannot load others.
                 s.warnings.append("%s: %s=%s has no effect: zkwire has no pluggable auth "
@@ -261,7 +336,10 @@ def load(cfg_path=None, props=None, overrides=None) -> Settings:
             else:
                 s.warnings.append("%s: unknown key %s ignored" % (where, key))
     for key, value in (props or {}).items():
-        if key in PROP_KEYS:
+        if key.startswith("zookeeper.authProvider.") and value.strip() == X509_PROVIDER:
+            s.x509_provider = True
+            s.given.add("x509_provider")
+        elif key in PROP_KEYS:
             _apply(s, PROP_KEYS, key, value, "-D%s" % key)
         elif key in CFG_KEYS:
             _apply(s, CFG_KEYS, key, value, "-D%s" % key)
@@ -345,11 +423,7 @@ AUTH_SCHEMES = ("digest", "ip")
 
 def _check_security(s):
     """Refuse what would serve less securely than the configuration asks."""
-    if s.secure_client_port is not None and "client_port" not in s.given:
-        # ZooKeeper opens no plaintext port then; serving 2181 in the clear
-        # would be exactly what the operator ruled out.
-        raise ConfigError("secureClientPort=%d without clientPort asks for TLS only, and zkwire "
-                          "has no TLS yet; refusing to serve in plaintext" % s.secure_client_port)
+    _check_tls(s)
     if s.require_sasl:
         raise ConfigError("sessionRequireClientSASLAuth=true requires SASL, which zkwire does "
                           "not have yet; refusing to start")
@@ -367,3 +441,71 @@ def _check_security(s):
             raise ConfigError("zookeeper.enforce.auth.schemes=%s: no auth provider for %s "
                               "(zkwire has %s); refusing to start"
                               % (",".join(schemes), ",".join(unknown), ", ".join(AUTH_SCHEMES)))
+
+
+def _check_tls(s):
+    """secureClientPort and the ssl.* keys, as ZooKeeper 3.9 reads them
+    (tests/ZOOKEEPER_FACTS.md, "TLS on the client port")."""
+    if s.secure_client_port is None:
+        if s.secure_client_port_address is not None:
+            # QuorumPeerConfig throws IllegalArgumentException for this.
+            raise ConfigError("secureClientPortAddress is set but secureClientPort is not set")
+        return
+    port = s.secure_client_port
+    if not 0 <= port <= 65535:
+        raise ConfigError("secureClientPort %d is out of range" % port)
+    if "client_port" not in s.given:
+        # ZooKeeper opens no plaintext port then.
+        s.client_port = None
+    if s.cnxn_factory != NETTY_FACTORY:
+        # ZooKeeper's NIO factory throws "SSL isn't supported in NIOServerCnxn"
+        # and the server exits 1; say what to set instead.
+        raise ConfigError("secureClientPort=%d needs serverCnxnFactory=%s, as in ZooKeeper "
+                          "(its NIO factory cannot serve TLS and it refuses to start)"
+                          % (port, NETTY_FACTORY))
+    if s.ssl_auth_provider not in (None, "x509"):
+        raise ConfigError("ssl.authProvider=%s: zkwire has the x509 provider only"
+                          % s.ssl_auth_provider)
+    if s.ssl_context_supplier:
+        raise ConfigError("ssl.context.supplier.class=%s: zkwire cannot load Java classes; "
+                          "configure the key and trust stores instead" % s.ssl_context_supplier)
+    for attr, key in (("ssl_crl", "ssl.crl"), ("ssl_ocsp", "ssl.ocsp")):
+        if getattr(s, attr):
+            raise ConfigError("%s=true: zkwire does not check certificate revocation yet; "
+                              "refusing to start" % key)
+    if s.ssl_hostname_verification and s.ssl_client_hostname_verification:
+        raise ConfigError("ssl.clientHostnameVerification=true: zkwire does not verify client "
+                          "host names yet; refusing to start")
+    for attr, path_attr, key in (
+            ("ssl_key_store_password", "ssl_key_store_password_path", "ssl.keyStore.passwordPath"),
+            ("ssl_trust_store_password", "ssl_trust_store_password_path",
+             "ssl.trustStore.passwordPath")):
+        path = getattr(s, path_attr)
+        if path:
+            # ZooKeeper's SecretUtils.readSecret: the file, less one line end.
+            try:
+                with open(path, encoding="utf-8") as f:
+                    secret = f.read()
+            except (OSError, UnicodeDecodeError) as e:
+                raise ConfigError("%s=%s: cannot read it: %s" % (key, path, e)) from None
+            if secret.endswith("\n"):
+                secret = secret[:-1]
+            setattr(s, attr, secret)
+    from .tls import available
+
+    why = available()
+    if why is not None:
+        raise ConfigError("secureClientPort=%d: %s" % (port, why))
+
+
+def tls_options(s):
+    """The TlsOptions of ``s`` (a secure client port configured)."""
+    from .tls import TlsOptions
+
+    return TlsOptions(
+        key_store=s.ssl_key_store, key_store_password=s.ssl_key_store_password,
+        key_store_type=s.ssl_key_store_type, trust_store=s.ssl_trust_store,
+        trust_store_password=s.ssl_trust_store_password,
+        trust_store_type=s.ssl_trust_store_type, client_auth=s.ssl_client_auth,
+        protocol=s.ssl_protocol, enabled_protocols=s.ssl_enabled_protocols,
+        ciphersuites=s.ssl_ciphersuites, super_user=s.x509_super_user)
