@@ -114,9 +114,11 @@ def make_pki(d) -> Pki:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption()))
         _write(os.path.join(d, who + "-cert.pem"), cert.public_bytes(serialization.Encoding.PEM))
-        # ZooKeeper's PEM key store: key and chain in one file, the key
-        # encrypted with the store password.
-        _pem_store(os.path.join(d, who + "-keystore.pem"), key, [cert], PASSWORD)
+        # ZooKeeper's PEM key store: key and chain in one file.  Unencrypted,
+        # to be used with no store password: ZooKeeper 3.8.0 on JDK 17 cannot
+        # read a PBES2-encrypted key, the only kind cryptography writes
+        # ("PBES2 SecretKeyFactory not available"; ZOOKEEPER_FACTS.md).
+        _pem_store(os.path.join(d, who + "-keystore.pem"), key, [cert], None)
         _write(os.path.join(d, who + "-keystore.p12"), pkcs12.serialize_key_and_certificates(
             who.encode(), key, cert, None,
             serialization.BestAvailableEncryption(PASSWORD.encode())))
