@@ -319,3 +319,54 @@ def test_secure_port_without_the_netty_factory_refuses_to_start(pki):
     if target_kind() == "zkwire":
         lines = run.stderr.strip().splitlines()
         assert len(lines) == 1 and "serverCnxnFactory" in lines[0], run.stderr
+
+
+# --- the Java client ---------------------------------------------------------------------------
+#: What ClientCnxnSocketNetty needs beside the plain client's jars (Debian
+#: puts each Netty module in its own jar).
+NETTY_JARS = ["/usr/share/java/netty-%s.jar" % m for m in (
+    "buffer", "codec", "common", "handler", "resolver", "transport",
+    "transport-native-epoll", "transport-native-unix-common")]
+
+
+def test_java_client_over_tls(servers, pki, tmp_path):
+    """tests/java/ZkSmoke.java, unchanged, through the secure port with the
+    Java client's Netty socket and its ssl.* properties: the same transcript
+    as over the plain port (tests/integration/test_java_client.py)."""
+    import subprocess
+
+    from tests.integration.test_java_client import CLASSPATH, EXPECTED, SOURCE
+
+    # The 3.8 Java client offers TLSv1.2 only (its default ssl.protocol), a
+    # 3.9 server accepts TLSv1.3 only by default: enable both on the server.
+    srv = servers.get(**{"ssl.enabledProtocols": "TLSv1.2,TLSv1.3"})
+    plain = KazooClient(hosts=srv.hosts)
+    plain.start(timeout=15)
+    try:
+        if plain.exists("/zksmoke"):
+            plain.delete("/zksmoke", recursive=True)
+        build = tmp_path / "classes"
+        build.mkdir()
+        cp = ":".join(CLASSPATH + NETTY_JARS)
+        compiled = subprocess.run(["javac", "-cp", cp, "-d", str(build), SOURCE],
+                                  capture_output=True, text=True, timeout=120)
+        assert compiled.returncode == 0, compiled.stderr
+        props = {
+            "zookeeper.client.secure": "true",
+            "zookeeper.clientCnxnSocket": "org.apache.zookeeper.ClientCnxnSocketNetty",
+            "zookeeper.ssl.keyStore.location": pki.path("client-keystore.jks"),
+            "zookeeper.ssl.keyStore.password": PASSWORD,
+            "zookeeper.ssl.trustStore.location": pki.path("truststore.jks"),
+            "zookeeper.ssl.trustStore.password": PASSWORD,
+        }
+        run = subprocess.run(["java", *("-D%s=%s" % kv for kv in props.items()),
+                              "-cp", "%s:%s" % (build, cp), "ZkSmoke", srv.secure_hosts],
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, "stdout:\n%s\nstderr:\n%s" % (run.stdout, run.stderr)
+        assert run.stdout.splitlines() == EXPECTED, run.stderr
+        # Its session was the x509 client's, and it is closed: /zksmoke is left.
+        assert plain.get("/zksmoke")[0] == b"root-3"
+        plain.delete("/zksmoke", recursive=True)
+    finally:
+        plain.stop()
+        plain.close()
