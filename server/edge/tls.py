@@ -184,6 +184,20 @@ def _provides_creator():
     classImplements(_ContextCreator, IOpenSSLServerConnectionCreator)
 
 
+def _set_tls13_ciphersuites(ctx, names: bytes) -> None:
+    """Context.set_tls13_ciphersuites (pyOpenSSL >= 25.2), or the OpenSSL
+    call beneath it on older pyOpenSSL (PyPy 3.9 stops at 25.1)."""
+    if hasattr(ctx, "set_tls13_ciphersuites"):
+        ctx.set_tls13_ciphersuites(names)
+        return
+    from OpenSSL.SSL import Error, _lib
+
+    if not hasattr(_lib, "SSL_CTX_set_ciphersuites"):
+        raise TlsError("ssl.ciphersuites: this pyOpenSSL cannot set TLS 1.3 cipher suites")
+    if _lib.SSL_CTX_set_ciphersuites(ctx._context, names) != 1:
+        raise Error([("SSL routines", "", "no TLS 1.3 cipher suite matches %s" % names.decode())])
+
+
 def available():
     """-> None when TLS can be served, else why not (one line)."""
     try:
@@ -251,7 +265,7 @@ def load(opts: TlsOptions) -> ServerTls:
         else:
             ctx.set_cipher_list(b"aNULL:!aNULL")  # none below TLS 1.3
         if tls13:
-            ctx.set_tls13_ciphersuites(":".join(tls13).encode("ascii"))
+            _set_tls13_ciphersuites(ctx, ":".join(tls13).encode("ascii"))
         elif "TLSv1.3" in protocols:
             # No TLS 1.3 suite enabled: Java then cannot negotiate 1.3 either.
             ctx.set_max_proto_version(SSL.TLS1_2_VERSION)
