@@ -18,7 +18,9 @@ Observed on Apache ZooKeeper 3.8.0 through an ``auth`` ACL
 
 :func:`is_valid` is the ACL-side check (``new X500Principal(id)`` must
 parse): comma- or semicolon-separated ``type=value`` pairs, the type a
-keyword Java knows or a dotted OID; the empty name is valid.
+keyword Java knows or a dotted OID, a ``#`` value one whole DER value; the
+empty name is valid, a blank one is not (checked against OpenJDK 17's
+X500Principal, tests/ZOOKEEPER_FACTS.md §15 ``tls-x509-acl-ids``).
 """
 from __future__ import annotations
 
@@ -155,7 +157,7 @@ def _split(s: str, seps: str):
 
 def is_valid(name: str) -> bool:
     """Would ``new javax.security.auth.x500.X500Principal(name)`` accept it?"""
-    if name.strip() == "":
+    if name == "":
         return True
     try:
         for rdn in _split(name, ",;"):
@@ -176,6 +178,9 @@ def is_valid(name: str) -> bool:
                 if v.startswith("#"):
                     h = v[1:]
                     if not h or len(h) % 2 or any(c not in "0123456789abcdefABCDEF" for c in h):
+                        return False
+                    der = bytes.fromhex(h)
+                    if _tlv(der, 0)[2] != len(der):   # one whole DER value
                         return False
     except BadName:
         return False

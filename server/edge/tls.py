@@ -271,9 +271,17 @@ def load(opts: TlsOptions) -> ServerTls:
             ctx.set_max_proto_version(SSL.TLS1_2_VERSION)
     except SSL.Error as e:
         raise TlsError("ssl.ciphersuites=%s: %s" % (opts.ciphersuites, e)) from None
+    def native(call, obj, convert):
+        # pyOpenSSL >= 24.3 takes cryptography's objects (and deprecates its
+        # own); older releases (PyPy 3.9's) take only its own.
+        try:
+            call(obj)
+        except TypeError:
+            call(convert(obj))
+
     try:
-        ctx.use_privatekey(crypto.PKey.from_cryptography_key(key))
-        ctx.use_certificate(crypto.X509.from_cryptography(chain[0]))
+        native(ctx.use_privatekey, key, crypto.PKey.from_cryptography_key)
+        native(ctx.use_certificate, chain[0], crypto.X509.from_cryptography)
         for c in chain[1:]:
             ctx.add_extra_chain_cert(crypto.X509.from_cryptography(c))
         ctx.check_privatekey()
