@@ -165,6 +165,10 @@ PROP_KEYS = {
     "zookeeper.netty.server.outstandingHandshake.limit": ("outstanding_handshake_limit", _int),
 }
 
+#: Settings that a secure client port acts on; without one each is a warning.
+TLS_ATTRS = frozenset(["cnxn_factory"] + [a for a, _ in PROP_KEYS.values()
+                                          if a.startswith("ssl_") or a == "x509_super_user"])
+
 #: ZooKeeper's Netty connection factory: the one that serves secureClientPort.
 NETTY_FACTORY = "org.apache.zookeeper.server.NettyServerCnxnFactory"
 X509_PROVIDER = "org.apache.zookeeper.server.auth.X509AuthenticationProvider"
@@ -235,6 +239,8 @@ class Settings:
         self.quorum_listen_on_all_ips = False
         self.dynamic_config_file = None
         self.warnings = []
+        #: (attr, key, where) of the TLS settings given, for _check_tls.
+        self.tls_given = []
         #: Keys set by the file, a property or an override (for _check).
         self.given = set()
 
@@ -255,7 +261,7 @@ NO_EFFECT = {
     "container_check_interval_ms": (lambda v: True, "zkwire does not reap containers or TTL nodes yet"),
     "close_session_txn": (lambda v: not v, "zkwire always logs closeSession with its ephemerals"),
     "digest_enabled": (lambda v: v, "zkwire neither writes nor checks txn digests"),
-    "cnxn_factory": (lambda v: v != NETTY_FACTORY, "zkwire has its own connection handling"),
+    "cnxn_factory": (lambda v: True, "zkwire has its own connection handling"),
     "allow_sasl_failed": (lambda v: True, "zkwire has no SASL yet"),
     "auth_provider": (lambda v: True, "zkwire has no pluggable auth providers"),
     "ssl_provider": (lambda v: True, "zkwire's TLS is OpenSSL's, through pyOpenSSL"),
@@ -279,6 +285,10 @@ def _apply(settings, table, key, value, where):
         raise ConfigError("%s: invalid value %r for %s (%s)" % (where, value.strip(), key, e)) from None
     setattr(settings, attr, parsed)
     settings.given.add(attr)
+    if attr in TLS_ATTRS:
+        # Acted on with a secure client port only: decided in _check_tls.
+        settings.tls_given.append((attr, key, where))
+        return
     rule = NO_EFFECT.get(attr)
     if rule is not None and rule[0](parsed):
         settings.warnings.append("%s: %s has no effect: %s" % (where, key, rule[1]))
@@ -450,7 +460,17 @@ def _check_tls(s):
         if s.secure_client_port_address is not None:
             # QuorumPeerConfig throws IllegalArgumentException for this.
             raise ConfigError("secureClientPortAddress is set but secureClientPort is not set")
+        for attr, key, where in s.tls_given:
+            if attr == "x509_super_user" and s.x509_provider:
+                continue   # the x509 scheme exists: its super user counts
+            why = ("zkwire has its own connection handling" if attr == "cnxn_factory" else
+                   "zkwire reads it for secureClientPort only (quorum TLS is not built)")
+            s.warnings.append("%s: %s has no effect: %s" % (where, key, why))
         return
+    for attr, key, where in s.tls_given:
+        rule = NO_EFFECT.get(attr)
+        if rule is not None and rule[0](getattr(s, attr)) and attr != "cnxn_factory":
+            s.warnings.append("%s: %s has no effect: %s" % (where, key, rule[1]))
     port = s.secure_client_port
     if not 0 <= port <= 65535:
         raise ConfigError("secureClientPort %d is out of range" % port)
