@@ -7,8 +7,10 @@ ZooKeeper's QuorumPeerConfig where they apply:
   around keys and values is trimmed.
 * A key zoo.cfg does not define is tried as the system property
   ``zookeeper.<key>`` (that is what ZooKeeper does with it).
-* Keys we do not know at all (ssl.*, serverCnxnFactory, metricsProvider...)
-  produce one warning line each and are otherwise ignored.
+* Keys we do not know at all (metricsProvider...) produce one warning line
+  each and are otherwise ignored.  The ``ssl.*`` keys and serverCnxnFactory
+  are acted on with a secureClientPort (:func:`_check_tls`) and are a
+  warning each without one.
 * Keys we know but do not act on (yet) are a warning each, saying why
   (:data:`NO_EFFECT`); keys that only an ensemble reads are accepted silently
   on a standalone server, as ZooKeeper accepts them.
