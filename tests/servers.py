@@ -19,8 +19,11 @@ ZK_CLASSPATH = ":".join(
     [
         "/etc/zookeeper/conf",
         "/usr/share/java/zookeeper.jar",
-        # Debian's zookeeper.jar manifest omits netty-codec; the server wants it.
+        # Debian's zookeeper.jar manifest omits these; the server wants netty-codec,
+        # and its Netty connection factory (the secure port) the other two.
         "/usr/share/java/netty-codec.jar",
+        "/usr/share/java/netty-resolver.jar",
+        "/usr/share/java/netty-transport-native-unix-common.jar",
     ]
 )
 
@@ -73,14 +76,17 @@ class ServerProcess:
     """One server process on 127.0.0.1 with its own temporary dataDir."""
 
     def __init__(self, kind: str, cfg: dict | None = None, sysprops: dict | None = None,
-                 jaas: str | None = None):
+                 jaas: str | None = None, secure: bool = False):
         """``jaas``: the text of a JAAS login configuration, written into the
         workdir and named by -Djava.security.auth.login.config (both servers
-        read it from there)."""
+        read it from there).  ``secure``: also open a ``secureClientPort``
+        (``self.secure_port``) on 127.0.0.1, with the Netty connection factory
+        ZooKeeper needs for it; the ``ssl.*`` keys come in ``cfg``."""
         if kind not in ("zkwire", "zookeeper"):
             raise ValueError(kind)
         self.kind = kind
         self.port = free_port()
+        self.secure_port = None
         self.workdir = tempfile.mkdtemp(prefix=f"{kind}-")
         self.cfg = dict(DEFAULT_CFG)
         self.cfg.update(cfg or {})
@@ -91,6 +97,11 @@ class ServerProcess:
                 "clientPortAddress": "127.0.0.1",
             }
         )
+        if secure:
+            self.secure_port = free_port()
+            self.cfg.setdefault("serverCnxnFactory", "org.apache.zookeeper.server.NettyServerCnxnFactory")
+            self.cfg.update({"secureClientPort": str(self.secure_port),
+                             "secureClientPortAddress": "127.0.0.1"})
         self.sysprops = {"zookeeper.extendedTypesEnabled": "true"}
         self.sysprops.update(sysprops or {})
         if jaas is not None:
@@ -103,6 +114,10 @@ class ServerProcess:
     @property
     def hosts(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def secure_hosts(self) -> str:
+        return f"127.0.0.1:{self.secure_port}"
 
     def write_cfg(self) -> str:
         os.makedirs(self.cfg["dataDir"], exist_ok=True)

@@ -59,7 +59,20 @@ def build_server(settings, reactor, disk=None):
         let_any_sasl_user=settings.let_any_sasl_user,
         sasl_super_users=settings.sasl_super_users,
         allow_sasl_failed=settings.allow_sasl_failed,
+        # ZooKeeper registers the x509 scheme for a secure port, or when an
+        # authProvider names X509AuthenticationProvider.
+        x509=settings.secure_client_port is not None or settings.x509_provider,
+        x509_super_user=settings.x509_super_user,
     )
+    tls = None
+    if settings.secure_client_port is not None:
+        from zkwire.server.edge import tls as tls_mod
+        from zkwire.server.edge.config import ConfigError, tls_options
+
+        try:
+            tls = tls_mod.load(tls_options(settings))
+        except tls_mod.TlsError as e:
+            raise ConfigError(str(e)) from None
     datadir = None
     if settings.data_dir:
         from zkwire.server.storage.datadir import DataDir
@@ -77,6 +90,8 @@ def build_server(settings, reactor, disk=None):
         max_cnxns=settings.max_cnxns, global_outstanding_limit=settings.global_outstanding_limit,
         sessionless_timeout_ms=settings.sessionless_timeout_ms,
         backlog=settings.listen_backlog if settings.listen_backlog > 0 else 128,
+        tls=tls, secure_host=settings.secure_client_port_address or "0.0.0.0",
+        secure_port=settings.secure_client_port,
     )
 
 
@@ -205,9 +220,10 @@ def _serve(argv) -> int:
     except OSError as e:
         raise _StartupError("cannot use the dataDir: %s" % e, 3) from None
     except CannotListenError as e:
-        raise _StartupError("cannot listen on %s:%d: %s" % (
-            settings.client_port_address or "0.0.0.0", settings.client_port, e.socketError),
-            2) from None
+        raise _StartupError("cannot listen on %s:%s: %s" % (
+            e.interface or "0.0.0.0", e.port, e.socketError), 2) from None
+    except ConfigError as e:
+        raise _StartupError("config error: %s" % e, 2) from None
     if testing is None:
         runner = server
         if settings.membership is not None:
@@ -216,7 +232,7 @@ def _serve(argv) -> int:
             # Bind before the reactor runs: a port in use fails here, at once.
             runner.start()
         except CannotListenError as e:
-            raise _StartupError("cannot listen on %s:%d: %s" % (server.host, server.port,
+            raise _StartupError("cannot listen on %s:%s: %s" % (e.interface or "0.0.0.0", e.port,
                                                                  e.socketError), 2) from None
     control = None
     if args.control_port is not None:
@@ -228,7 +244,7 @@ def _serve(argv) -> int:
             raise _StartupError("cannot listen on %s:%d: %s" % (
                 args.control_host, args.control_port, e.socketError), 2) from None
     if args.print_port:
-        print(server.port)
+        print(server.port if server.port is not None else server.secure_port)
         if control is not None:
             print(control.getHost().port)
         sys.stdout.flush()
@@ -248,8 +264,14 @@ def _serve(argv) -> int:
     def serving():
         # Logged once the reactor runs, so its SIGINT/SIGTERM handlers are in
         # place before anyone can see the "serving" line.
-        log.info("zkwire %s serving on %s:%d (tickTime=%d, sessions %d-%d ms)",
-                 _version(), server.host, server.port, settings.tick_ms,
+        where = []
+        if server.port is not None:
+            where.append("%s:%d" % (server.host, server.port))
+        if server.tls is not None:
+            where.append("%s:%d (TLS, clientAuth=%s)" % (server.secure_host, server.secure_port,
+                                                         server.tls.client_auth.lower()))
+        log.info("zkwire %s serving on %s (tickTime=%d, sessions %d-%d ms)",
+                 _version(), ", ".join(where), settings.tick_ms,
                  settings.min_session_timeout_ms, settings.max_session_timeout_ms)
 
     # This process is ours alone: keep the cycle collector off the loaded tree.

@@ -9,12 +9,20 @@ when it matches the configured super digest.  A successful SASL login adds
 scheme only on a server with ZooKeeper's SASLAuthenticationProvider configured
 (``authProvider.N``), as in ZooKeeper, whose ProviderRegistry knows only ip
 and digest otherwise.
+
+The ``x509`` scheme exists when the server has a secure client port (or an
+``authProvider`` names ZooKeeper's X509AuthenticationProvider), as ZooKeeper
+registers it only then: the edge gives a connection ``("x509", subject)``
+after a TLS handshake with a verified client certificate (see
+``x500.rfc2253``).  An ACL id is valid when it parses as an X.500 name; it
+matches an identity equal to it, and -- ZooKeeper's X509AuthenticationProvider
+.matches -- any x509 ACL matches the identity named by
+``zookeeper.X509AuthenticationProvider.superUser``.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
-import functools
 import ipaddress
 import re
 
@@ -67,6 +75,10 @@ def _digest_valid(acl_id: str) -> bool:
     return len(parts) == 2
 
 
+def _equal(a, b):
+    return a == b
+
+
 #: scheme -> (is_authenticated, is_valid(id), matches(auth_id, acl_id))
 PROVIDERS = {
     "digest": (True, _digest_valid, lambda a, b: a == b),
@@ -96,10 +108,10 @@ def sasl_provider(let_any_user_do_x: str | None = None):
 
 class AuthPolicy:
     """Server-wide authentication settings (super digest, skipACL, the sasl
-    provider)."""
+    provider, x509)."""
 
     def __init__(self, super_digest: str | None = None, skip_acl: bool = False,
-                 sasl=None):
+                 sasl=None, x509: bool = False, x509_super_user: str | None = None):
         self.super_digest = super_digest
         self.skip_acl = skip_acl
         #: scheme -> provider; ``sasl``: a provider from sasl_provider(), or
@@ -107,9 +119,16 @@ class AuthPolicy:
         self.providers = dict(PROVIDERS)
         if sasl is not None:
             self.providers["sasl"] = sasl
-        # fixup() with this server's providers; AuthPolicy.fixup (the class's)
-        # keeps the built-in ones.
-        self.fixup = functools.partial(AuthPolicy._fixup, providers=self.providers)
+        if x509:
+            from .x500 import is_valid
+
+            su = x509_super_user
+            if su is None:
+                matches = _equal
+            else:
+                def matches(auth_id, acl_id):
+                    return auth_id == su or auth_id == acl_id
+            self.providers["x509"] = (True, is_valid, matches)
 
     def authenticate(self, scheme: str, auth: bytes, peer_ip: str = ""):
         """Return the identities an auth packet grants, or None if it fails."""
@@ -154,10 +173,10 @@ class AuthPolicy:
                         return
         raise NoAuth()
 
-    @staticmethod
-    def fixup(acl, ids):
-        """ZooKeeper's fixupACL: validate, expand ``auth``, drop duplicates."""
-        return AuthPolicy._fixup(acl, ids, PROVIDERS)
+    def fixup(self, acl, ids):
+        """ZooKeeper's fixupACL: validate, expand ``auth``, drop duplicates
+        (with this server's providers)."""
+        return AuthPolicy._fixup(acl, ids, self.providers)
 
     @staticmethod
     def _fixup(acl, ids, providers):

@@ -95,7 +95,7 @@ class CoreConfig:
                  container_check_interval_ms=60000, container_max_per_minute=10000,
                  container_max_never_used_ms=0, enforce_quota=False,
                  sasl=None, sasl_scheme=False, let_any_sasl_user=None, sasl_super_users=(),
-                 allow_sasl_failed=False):
+                 allow_sasl_failed=False, x509=False, x509_super_user=None):
         self.tick_ms = tick_ms
         self.min_session_timeout_ms = min_session_timeout_ms or 2 * tick_ms
         self.max_session_timeout_ms = max_session_timeout_ms or 20 * tick_ms
@@ -131,6 +131,10 @@ class CoreConfig:
         self.sasl_super_users = frozenset(sasl_super_users)
         #: zookeeper.allowSaslFailedClients.
         self.allow_sasl_failed = allow_sasl_failed
+        #: The x509 auth scheme is registered (a secure client port), and
+        #: zookeeper.X509AuthenticationProvider.superUser.
+        self.x509 = x509
+        self.x509_super_user = x509_super_user
 
     def proposer(self, tree, auth, sessions, replicator, now_ms):
         """The leader-only half, as this configuration wants it (standalone:
@@ -272,7 +276,8 @@ class ServerCore:
         self.tree.strict = True
         self.auth = AuthPolicy(config.super_digest, config.skip_acl,
                                sasl_provider(config.let_any_sasl_user)
-                               if config.sasl_scheme else None)
+                               if config.sasl_scheme else None,
+                               config.x509, config.x509_super_user)
         self._enforce_schemes = frozenset(config.enforce_auth_schemes)
         self.sessions = SessionTable(config.tick_ms, config.server_id, now_ms)
         # Standalone, this server is its own leader: the proposer runs here.
@@ -642,8 +647,20 @@ class ServerCore:
                 conn.ids.append(("super", ""))
         self._emit(conn, ("reply", xid, 0, 0, OpCode.sasl, (answer,)))
 
+    def tls_identity(self, conn: Conn, ids) -> None:
+        """The edge verified ``conn``'s client certificate: its x509 (and
+        maybe super) identities, before any request of it is read."""
+        for i in ids:
+            if i not in conn.ids:
+                conn.ids.append(i)
+
     def _auth(self, conn, xid, req):
-        ids = self.auth.authenticate(req.scheme, req.auth, conn.peer_ip)
+        if req.scheme == "x509" and "x509" in self.auth.providers:
+            # ZooKeeper's X509AuthenticationProvider authenticates from the
+            # connection's certificate, whatever the packet carries.
+            ids = [i for i in conn.ids if i[0] in ("x509", "super") and i[1] != ""] or None
+        else:
+            ids = self.auth.authenticate(req.scheme, req.auth, conn.peer_ip)
         if ids is None:
             # ZooKeeper answers AUTHFAILED (zxid 0) and closes the connection.
             self._emit(conn, ("reply", xid, 0, Err.AUTHFAILED, OpCode.auth, None))

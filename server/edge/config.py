@@ -7,8 +7,10 @@ ZooKeeper's QuorumPeerConfig where they apply:
   around keys and values is trimmed.
 * A key zoo.cfg does not define is tried as the system property
   ``zookeeper.<key>`` (that is what ZooKeeper does with it).
-* Keys we do not know at all (ssl.*, serverCnxnFactory, metricsProvider...)
-  produce one warning line each and are otherwise ignored.
+* Keys we do not know at all (metricsProvider...) produce one warning line
+  each and are otherwise ignored.  The ``ssl.*`` keys and serverCnxnFactory
+  are acted on with a secureClientPort (:func:`_check_tls`) and are a
+  warning each without one.
 * Keys we know but do not act on (yet) are a warning each, saying why
   (:data:`NO_EFFECT`); keys that only an ensemble reads are accepted silently
   on a standalone server, as ZooKeeper accepts them.
@@ -53,6 +55,17 @@ def _list(v):
 def _java_true(v):
     """``"true".equals(System.getProperty(key))``: anything else is false."""
     return v.strip() == "true"
+
+
+def _java_bool(v):
+    """Java's ``Boolean.parseBoolean``: only "true" (any case) is true."""
+    return v.strip().lower() == "true"
+
+
+def _raw(v):
+    """Passwords: exactly as written after the key's ``=``, trimmed as
+    ZooKeeper trims every zoo.cfg value."""
+    return v.strip()
 
 
 def _java_yes(v):
@@ -140,7 +153,41 @@ PROP_KEYS = {
     "zookeeper.standaloneEnabled": ("standalone_enabled", _bool),
     "zookeeper.closeSessionTxn.enabled": ("close_session_txn", _bool),
     "zookeeper.digest.enabled": ("digest_enabled", _bool),
+    # TLS on the client port (zoo.cfg's ssl.* keys land here, as in ZooKeeper).
+    "zookeeper.ssl.keyStore.location": ("ssl_key_store", _str),
+    "zookeeper.ssl.keyStore.password": ("ssl_key_store_password", _raw),
+    "zookeeper.ssl.keyStore.passwordPath": ("ssl_key_store_password_path", _str),
+    "zookeeper.ssl.keyStore.type": ("ssl_key_store_type", _str),
+    "zookeeper.ssl.trustStore.location": ("ssl_trust_store", _str),
+    "zookeeper.ssl.trustStore.password": ("ssl_trust_store_password", _raw),
+    "zookeeper.ssl.trustStore.passwordPath": ("ssl_trust_store_password_path", _str),
+    "zookeeper.ssl.trustStore.type": ("ssl_trust_store_type", _str),
+    "zookeeper.ssl.clientAuth": ("ssl_client_auth", _str),
+    "zookeeper.ssl.protocol": ("ssl_protocol", _str),
+    "zookeeper.ssl.enabledProtocols": ("ssl_enabled_protocols", _str),
+    "zookeeper.ssl.ciphersuites": ("ssl_ciphersuites", _str),
+    "zookeeper.ssl.hostnameVerification": ("ssl_hostname_verification", _java_bool),
+    "zookeeper.ssl.clientHostnameVerification": ("ssl_client_hostname_verification", _java_bool),
+    "zookeeper.ssl.crl": ("ssl_crl", _java_bool),
+    "zookeeper.ssl.ocsp": ("ssl_ocsp", _java_bool),
+    "zookeeper.ssl.authProvider": ("ssl_auth_provider", _str),
+    "zookeeper.ssl.context.supplier.class": ("ssl_context_supplier", _str),
+    "zookeeper.ssl.sslProvider": ("ssl_provider", _str),
+    "zookeeper.ssl.handshakeDetectionTimeoutMillis": ("ssl_handshake_detection_ms", _int),
+    "zookeeper.X509AuthenticationProvider.superUser": ("x509_super_user", _raw),
+    "zookeeper.client.portUnification": ("port_unification", _java_bool),
+    "zookeeper.client.certReload": ("cert_reload", _java_bool),
+    "zookeeper.fips-mode": ("fips_mode", _java_bool),
+    "zookeeper.netty.server.outstandingHandshake.limit": ("outstanding_handshake_limit", _int),
 }
+
+#: Settings that a secure client port acts on; without one each is a warning.
+TLS_ATTRS = frozenset(["cnxn_factory"] + [a for a, _ in PROP_KEYS.values()
+                                          if a.startswith("ssl_") or a == "x509_super_user"])
+
+#: ZooKeeper's Netty connection factory: the one that serves secureClientPort.
+NETTY_FACTORY = "org.apache.zookeeper.server.NettyServerCnxnFactory"
+X509_PROVIDER = "org.apache.zookeeper.server.auth.X509AuthenticationProvider"
 
 
 class Settings:
@@ -172,6 +219,29 @@ class Settings:
         self.sessionless_timeout_ms = 10000
         self.reconfig_enabled = False
         self.secure_client_port = None
+        self.secure_client_port_address = None
+        self.cnxn_factory = None
+        self.ssl_key_store = None
+        self.ssl_key_store_password = ""
+        self.ssl_key_store_password_path = None
+        self.ssl_key_store_type = None
+        self.ssl_trust_store = None
+        self.ssl_trust_store_password = ""
+        self.ssl_trust_store_password_path = None
+        self.ssl_trust_store_type = None
+        self.ssl_client_auth = None
+        self.ssl_protocol = None
+        self.ssl_enabled_protocols = None
+        self.ssl_ciphersuites = None
+        self.ssl_hostname_verification = True
+        self.ssl_client_hostname_verification = False
+        self.ssl_crl = False
+        self.ssl_ocsp = False
+        self.ssl_auth_provider = None
+        self.ssl_context_supplier = None
+        self.x509_super_user = None
+        #: An authProvider names ZooKeeper's X509AuthenticationProvider.
+        self.x509_provider = False
         self.enforce_auth = False
         self.enforce_auth_schemes = ()
         self.require_sasl = False
@@ -200,6 +270,8 @@ class Settings:
         self.container_max_never_used_ms = 0
         self.enforce_quota = False
         self.warnings = []
+        #: (attr, key, where) of the TLS settings given, for _check_tls.
+        self.tls_given = []
         #: Keys set by the file, a property or an override (for _check).
         self.given = set()
 
@@ -224,8 +296,15 @@ NO_EFFECT = {
     "cnxn_factory": (lambda v: True, "zkwire has its own connection handling"),
     "auth_to_local": (lambda v: v.strip() != "DEFAULT",
                       "zkwire maps SASL names with the DEFAULT rule only"),
-    "secure_client_port": (lambda v: True, "zkwire has no TLS yet: the secure port is not opened"),
-    "secure_client_port_address": (lambda v: True, "zkwire has no TLS yet"),
+    "ssl_provider": (lambda v: True, "zkwire's TLS is OpenSSL's, through pyOpenSSL"),
+    "ssl_handshake_detection_ms": (lambda v: True, "zkwire has no port unification"),
+    "port_unification": (lambda v: v, "zkwire serves TLS on secureClientPort only; a TLS "
+                                      "client on clientPort is refused"),
+    "cert_reload": (lambda v: v, "zkwire reads the key and trust stores once, at start"),
+    "fips_mode": (lambda v: True, "zkwire's TLS is OpenSSL's (client hostname verification "
+                                  "is not built, so this changes nothing)"),
+    "outstanding_handshake_limit": (lambda v: True, "zkwire does not limit TLS handshakes "
+                                                    "apart from maxClientCnxns/maxCnxns"),
     "ssl_quorum": (lambda v: v, "zkwire has no quorum TLS yet"),
 }
 
@@ -238,6 +317,10 @@ def _apply(settings, table, key, value, where):
         raise ConfigError("%s: invalid value %r for %s (%s)" % (where, value.strip(), key, e)) from None
     setattr(settings, attr, parsed)
     settings.given.add(attr)
+    if attr in TLS_ATTRS:
+        # Acted on with a secure client port only: decided in _check_tls.
+        settings.tls_given.append((attr, key, where))
+        return
     rule = NO_EFFECT.get(attr)
     if rule is not None and rule[0](parsed):
         settings.warnings.append("%s: %s has no effect: %s" % (where, key, rule[1]))
@@ -391,6 +474,7 @@ AUTH_PROVIDER_CLASSES = {
     "org.apache.zookeeper.server.auth.SASLAuthenticationProvider": "sasl",
     "org.apache.zookeeper.server.auth.DigestAuthenticationProvider": "digest",
     "org.apache.zookeeper.server.auth.IPAuthenticationProvider": "ip",
+    X509_PROVIDER: "x509",
 }
 
 
@@ -402,10 +486,15 @@ def _check_auth_providers(s):
         scheme = AUTH_PROVIDER_CLASSES.get(cls)
         if scheme == "sasl":
             s.sasl_scheme = True
+        elif scheme == "x509":
+            # ZooKeeper registers the x509 scheme; zkwire has it built in.
+            s.x509_provider = True
+            s.given.add("x509_provider")
         elif scheme is None:
             s.warnings.append("%s: %s=%s has no effect: zkwire cannot load auth providers "
-                              "(it has digest, ip and %s)" % (where, key, cls,
-                                                             "SASLAuthenticationProvider"))
+                              "(it has digest, ip, %s)" % (where, key, cls,
+                                                           "SASLAuthenticationProvider and "
+                                                           "X509AuthenticationProvider"))
 
 
 def _load_jaas(s, props):
@@ -444,11 +533,7 @@ def _load_jaas(s, props):
 
 def _check_security(s):
     """Refuse what would serve less securely than the configuration asks."""
-    if s.secure_client_port is not None and "client_port" not in s.given:
-        # ZooKeeper opens no plaintext port then; serving 2181 in the clear
-        # would be exactly what the operator ruled out.
-        raise ConfigError("secureClientPort=%d without clientPort asks for TLS only, and zkwire "
-                          "has no TLS yet; refusing to serve in plaintext" % s.secure_client_port)
+    _check_tls(s)
     if s.require_sasl:
         # ZooKeeper's AuthenticationHelper: this replaces enforce.auth.*.
         s.enforce_auth = True
@@ -459,7 +544,8 @@ def _check_security(s):
             # ZooKeeper refuses this too: enforcement needs a scheme list.
             raise ConfigError("zookeeper.enforce.auth.enabled=true needs "
                               "zookeeper.enforce.auth.schemes")
-        known = AUTH_SCHEMES + (("sasl",) if s.sasl_scheme else ())
+        known = AUTH_SCHEMES + (("sasl",) if s.sasl_scheme else ()) + (
+            ("x509",) if s.x509_provider or s.secure_client_port is not None else ())
         unknown = [x for x in schemes if x not in known]
         if unknown:
             # ZooKeeper refuses to start when a scheme names no registered
@@ -473,3 +559,81 @@ def _check_security(s):
                               % ("zookeeper.sessionRequireClientSASLAuth=true" if s.require_sasl
                                  else "zookeeper.enforce.auth.schemes=" + ",".join(schemes),
                                  ",".join(unknown), ", ".join(known), hint))
+
+
+def _check_tls(s):
+    """secureClientPort and the ssl.* keys, as ZooKeeper 3.9 reads them
+    (tests/ZOOKEEPER_FACTS.md, "TLS on the client port")."""
+    if s.secure_client_port is None:
+        if s.secure_client_port_address is not None:
+            # QuorumPeerConfig throws IllegalArgumentException for this.
+            raise ConfigError("secureClientPortAddress is set but secureClientPort is not set")
+        for attr, key, where in s.tls_given:
+            if attr == "x509_super_user" and s.x509_provider:
+                continue   # the x509 scheme exists: its super user counts
+            why = ("zkwire has its own connection handling" if attr == "cnxn_factory" else
+                   "zkwire reads it for secureClientPort only (quorum TLS is not built)")
+            s.warnings.append("%s: %s has no effect: %s" % (where, key, why))
+        return
+    for attr, key, where in s.tls_given:
+        rule = NO_EFFECT.get(attr)
+        if rule is not None and rule[0](getattr(s, attr)) and attr != "cnxn_factory":
+            s.warnings.append("%s: %s has no effect: %s" % (where, key, rule[1]))
+    port = s.secure_client_port
+    if not 0 <= port <= 65535:
+        raise ConfigError("secureClientPort %d is out of range" % port)
+    if "client_port" not in s.given:
+        # ZooKeeper opens no plaintext port then.
+        s.client_port = None
+    if s.cnxn_factory != NETTY_FACTORY:
+        # ZooKeeper's NIO factory throws "SSL isn't supported in NIOServerCnxn"
+        # and the server exits 1; say what to set instead.
+        raise ConfigError("secureClientPort=%d needs serverCnxnFactory=%s, as in ZooKeeper "
+                          "(its NIO factory cannot serve TLS and it refuses to start)"
+                          % (port, NETTY_FACTORY))
+    if s.ssl_auth_provider not in (None, "x509"):
+        raise ConfigError("ssl.authProvider=%s: zkwire has the x509 provider only"
+                          % s.ssl_auth_provider)
+    if s.ssl_context_supplier:
+        raise ConfigError("ssl.context.supplier.class=%s: zkwire cannot load Java classes; "
+                          "configure the key and trust stores instead" % s.ssl_context_supplier)
+    for attr, key in (("ssl_crl", "ssl.crl"), ("ssl_ocsp", "ssl.ocsp")):
+        if getattr(s, attr):
+            raise ConfigError("%s=true: zkwire does not check certificate revocation yet; "
+                              "refusing to start" % key)
+    if s.ssl_hostname_verification and s.ssl_client_hostname_verification:
+        raise ConfigError("ssl.clientHostnameVerification=true: zkwire does not verify client "
+                          "host names yet; refusing to start")
+    for attr, path_attr, key in (
+            ("ssl_key_store_password", "ssl_key_store_password_path", "ssl.keyStore.passwordPath"),
+            ("ssl_trust_store_password", "ssl_trust_store_password_path",
+             "ssl.trustStore.passwordPath")):
+        path = getattr(s, path_attr)
+        if path:
+            # ZooKeeper's SecretUtils.readSecret: the file, less one line end.
+            try:
+                with open(path, encoding="utf-8") as f:
+                    secret = f.read()
+            except (OSError, UnicodeDecodeError) as e:
+                raise ConfigError("%s=%s: cannot read it: %s" % (key, path, e)) from None
+            if secret.endswith("\n"):
+                secret = secret[:-1]
+            setattr(s, attr, secret)
+    from .tls import available
+
+    why = available()
+    if why is not None:
+        raise ConfigError("secureClientPort=%d: %s" % (port, why))
+
+
+def tls_options(s):
+    """The TlsOptions of ``s`` (a secure client port configured)."""
+    from .tls import TlsOptions
+
+    return TlsOptions(
+        key_store=s.ssl_key_store, key_store_password=s.ssl_key_store_password,
+        key_store_type=s.ssl_key_store_type, trust_store=s.ssl_trust_store,
+        trust_store_password=s.ssl_trust_store_password,
+        trust_store_type=s.ssl_trust_store_type, client_auth=s.ssl_client_auth,
+        protocol=s.ssl_protocol, enabled_protocols=s.ssl_enabled_protocols,
+        ciphersuites=s.ssl_ciphersuites, super_user=s.x509_super_user)

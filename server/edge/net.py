@@ -26,8 +26,10 @@ import logging
 import sys
 import time
 
+from twisted.internet.interfaces import IHandshakeListener
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from zkwire.protocol import (
     FrameDecoder,
@@ -71,8 +73,13 @@ def _write_now(transport, data: bytes) -> None:
     the reply leaves, for every batch of replies.  The socket is nearly always
     writable, so try it first; whatever it does not take goes through
     Twisted's buffer as usual.  Any transport without these (Twisted-private)
-    attributes simply gets ``write``."""
-    sock = getattr(transport, "socket", None)
+    attributes simply gets ``write``.
+
+    The socket must be the transport's own attribute: a wrapping transport
+    (Twisted's TLS protocol is a ProtocolWrapper, which forwards unknown
+    attributes to the TCP transport beneath) would otherwise have its
+    plaintext sent straight to the socket, around the encryption."""
+    sock = getattr(transport, "__dict__", {}).get("socket")
     if (sock is not None and getattr(transport, "connected", False)
             and not getattr(transport, "disconnecting", True)
             and not getattr(transport, "_tempDataBuffer", True)
@@ -94,13 +101,18 @@ def _timed_fsync(handle) -> float:
     return (time.perf_counter() - t0) * 1000.0
 
 
+@implementer(IHandshakeListener)
 class ClientProtocol(Protocol):
     """One client connection.  It is also the transport's streaming producer:
     the transport calls :meth:`pauseProducing` when the peer stops taking the
     bytes we send, and :meth:`resumeProducing` once they have gone out."""
 
-    def __init__(self, server: "ZooKeeperServer"):
+    def __init__(self, server: "ZooKeeperServer", tls=None):
         self.server = server
+        #: The secure port's ServerTls, or None on the plaintext port.
+        self.tls = tls
+        self.tls_done = False
+        self._first_bytes = None
         self.conn = None
         self.decoder = FrameDecoder(server.max_buffer)
         self.handshake_done = False
@@ -140,10 +152,30 @@ class ClientProtocol(Protocol):
             self._idle_call = srv.reactor.callLater(srv.sessionless_timeout_ms / 1000.0,
                                                     self._no_handshake)
 
+    def handshakeCompleted(self):
+        """Twisted's IHandshakeListener: the TLS handshake is done (before
+        any application data is delivered): the verified client
+        certificate's identities join the connection's, as
+        ZooKeeper's CertificateVerifier adds them."""
+        self.tls_done = True
+        if self.conn is None or self.closing:
+            return
+        try:
+            ids = self.tls.identities(self.transport)
+        except Exception as e:  # a certificate we cannot read: this peer's problem
+            self.bad_input("cannot read the client certificate: %s" % e)
+            return
+        if ids:
+            log.info("TLS client %s authenticated as x509 %r%s", self.peer, ids[-1][1],
+                     " (super user)" if len(ids) > 1 else "")
+        self.server.core.tls_identity(self.conn, ids)
+
     def dataReceived(self, data):
         if self.closing:
             return
         srv = self.server
+        if self._first_bytes is None:
+            self._first_bytes = data[:3]
         if not self.handshake_done:
             if self.decoder.buffered() < 4 and len(data) >= 1:
                 word = (bytes(self.decoder._buf) + data)[:4]
@@ -153,6 +185,16 @@ class ClientProtocol(Protocol):
         try:
             frames = self.decoder.feed(data)
         except ProtocolError as e:
+            if (not self.handshake_done and self.tls is None
+                    and self._first_bytes[:1] == b"\x16" and self._first_bytes[1:2] == b"\x03"):
+                # What ZooKeeper does too (a frame length above jute.maxbuffer),
+                # said plainly.
+                log.warning("closing connection from %s: a TLS handshake on the plaintext "
+                            "client port (%s)", self.peer, e)
+                self.closing = True
+                self._cancel_idle()
+                self.transport.loseConnection()
+                return
             self.bad_input(str(e))
             return
         now = srv.now_ms()
@@ -201,6 +243,13 @@ class ClientProtocol(Protocol):
 
     def connectionLost(self, reason=None):
         srv = self.server
+        if self.tls is not None and not self.tls_done:
+            # (``closing`` may be set already: the transport stops its
+            # producer before it reports the loss.)
+            why = _tls_failure(reason)
+            if why is not None:
+                srv.warn_limited("tls", "closing connection from %s: TLS handshake failed: %s",
+                                 self.peer, why)
         self._cancel_idle()
         if self._abort_call is not None and self._abort_call.active():
             self._abort_call.cancel()
@@ -368,12 +417,29 @@ class ClientProtocol(Protocol):
             self.close_gracefully()
 
 
+def _tls_failure(reason):
+    """-> why a TLS connection ended before its handshake did, in a few
+    words (OpenSSL's reason), or None for a plain disconnect."""
+    value = getattr(reason, "value", None)
+    try:
+        from OpenSSL.SSL import Error
+    except ImportError:
+        return None
+    if not isinstance(value, Error):
+        return None   # a plain disconnect, or our own timeout (logged there)
+    errs = value.args[0] if value.args else []
+    if isinstance(errs, list) and errs and isinstance(errs[0], tuple) and len(errs[0]) == 3:
+        return "; ".join(e[2] for e in errs)
+    return str(value)
+
+
 class ServerFactory(Factory):
-    def __init__(self, server):
+    def __init__(self, server, tls=None):
         self.server = server
+        self.tls = tls
 
     def buildProtocol(self, addr):
-        return ClientProtocol(self.server)
+        return ClientProtocol(self.server, self.tls)
 
 
 class ZooKeeperServer:
@@ -396,11 +462,17 @@ class ZooKeeperServer:
                  four_letter_whitelist=("srvr",), settings=None, datadir=None,
                  purge_interval_h=0, max_cnxns=0, global_outstanding_limit=1000,
                  sessionless_timeout_ms=10000, close_grace_ms=2000, backlog=128,
-                 on_fatal=None):
+                 on_fatal=None, tls=None, secure_host=None, secure_port=None):
         self.reactor = reactor
         self.config = config
         self.host = host
+        #: The plaintext client port (None: a secure port only).
         self.port = port
+        #: The secure client port: a server.edge.tls.ServerTls and where.
+        self.tls = tls
+        self.secure_host = secure_host if secure_host is not None else host
+        self.secure_port = secure_port
+        self.secure_listening = None
         self.max_buffer = max_buffer
         self.max_client_cnxns = max_client_cnxns
         self.max_cnxns = max_cnxns
@@ -459,9 +531,21 @@ class ZooKeeperServer:
         an endpoint: ``twisted.internet.endpoints`` imports Twisted's TLS
         support, which fails in environments with pyOpenSSL but without
         service_identity, and a plaintext port needs none of it."""
-        self.listening = self.reactor.listenTCP(self.port, ServerFactory(self),
-                                                backlog=self.backlog, interface=self.host)
-        self.port = self.listening.getHost().port
+        if self.port is not None:
+            self.listening = self.reactor.listenTCP(self.port, ServerFactory(self),
+                                                    backlog=self.backlog, interface=self.host)
+            self.port = self.listening.getHost().port
+        if self.tls is not None:
+            try:
+                self.secure_listening = self.reactor.listenTCP(
+                    self.secure_port, self.tls.factory(ServerFactory(self, self.tls)),
+                    backlog=self.backlog, interface=self.secure_host)
+            except Exception:
+                if self.listening is not None:
+                    self.listening.stopListening()
+                    self.listening = None
+                raise
+            self.secure_port = self.secure_listening.getHost().port
         self._schedule_tick()
         if self.datadir is not None and self.purge_interval_h > 0:
             from twisted.internet.task import LoopingCall
@@ -485,11 +569,19 @@ class ZooKeeperServer:
         for proto in list(self.protocols.values()):
             proto.closing = True
             proto.transport.loseConnection()
-        if self.listening is not None:
-            d = self.listening.stopListening()
-            self.listening = None
-            return d
-        return None
+        ds = []
+        for attr in ("listening", "secure_listening"):
+            port = getattr(self, attr)
+            if port is not None:
+                ds.append(port.stopListening())
+                setattr(self, attr, None)
+        if not ds:
+            return None
+        if len(ds) == 1:
+            return ds[0]
+        from twisted.internet.defer import gatherResults
+
+        return gatherResults([d for d in ds if d is not None]).addCallback(lambda _: None)
 
     def fail(self, reason: str) -> None:
         """Our own bug, or a log that cannot be written: stop serving at once.
@@ -509,9 +601,11 @@ class ZooKeeperServer:
         for proto in list(self.protocols.values()):
             proto.closing = True
             proto.transport.abortConnection()
-        if self.listening is not None:
-            self.listening.stopListening()
-            self.listening = None
+        for attr in ("listening", "secure_listening"):
+            port = getattr(self, attr)
+            if port is not None:
+                port.stopListening()
+                setattr(self, attr, None)
         if self.on_fatal is not None:
             self.on_fatal(reason)
 

@@ -107,7 +107,7 @@ def test_unknown_scheme_in_stored_acl_never_matches():
 # --- fixupACL ----------------------------------------------------------------------------------
 
 def test_fixup_valid_lists():
-    f = AuthPolicy.fixup
+    f = AuthPolicy().fixup
     assert f(((31, "world", "anyone"),), IP) == ((31, "world", "anyone"),)
     assert f(((0, "world", "anyone"),), IP) == ((0, "world", "anyone"),)
     assert f(((31, "ip", "127.0.0.1"), (1, "ip", "10.0.0.0/8")), IP) == (
@@ -129,15 +129,15 @@ def test_fixup_valid_lists():
 ])
 def test_fixup_invalid(acl):
     with pytest.raises(InvalidACL):
-        AuthPolicy.fixup(acl, IP)
+        AuthPolicy().fixup(acl, IP)
 
 
 def test_fixup_auth_expands_authenticated_identities_only():
     # the "auth" id string is ignored; the implicit ip identity is not added
     ids = IP + [("digest", USER)]
-    assert AuthPolicy.fixup(((31, "auth", "whatever"),), ids) == ((31, "digest", USER),)
-    assert AuthPolicy.fixup(((31, "auth", ""),), ids) == ((31, "digest", USER),)
-    both = AuthPolicy.fixup(((31, "auth", ""),), ids + [("digest", USER2)])
+    assert AuthPolicy().fixup(((31, "auth", "whatever"),), ids) == ((31, "digest", USER),)
+    assert AuthPolicy().fixup(((31, "auth", ""),), ids) == ((31, "digest", USER),)
+    both = AuthPolicy().fixup(((31, "auth", ""),), ids + [("digest", USER2)])
     assert sorted(both) == sorted(((31, "digest", USER), (31, "digest", USER2)))
 
 

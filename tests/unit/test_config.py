@@ -182,9 +182,7 @@ def test_ensemble_only_keys_are_accepted_silently_standalone(tmp_path):
     ("localSessionsEnabled=true", "localSessionsEnabled"),
     ("closeSessionTxn.enabled=false", "closeSessionTxn.enabled"),
     ("digest.enabled=true", "digest.enabled"),
-    ("authProvider.1=org.apache.zookeeper.server.auth.X509AuthenticationProvider",
-     "authProvider.1"),
-    ("clientPort=2181\nsecureClientPort=2281", "secureClientPort"),
+    ("authProvider.1=com.example.MyAuthenticationProvider", "authProvider.1"),
 ])
 def test_known_keys_without_effect_warn(tmp_path, line, key):
     if line.startswith("-D"):
@@ -218,12 +216,15 @@ def test_skip_acl_only_for_the_exact_value_yes(tmp_path, value, skipped):
         assert bool(warned) == (value in ("true", "YES", "1")), s.warnings
 
 
-def test_secure_client_port_alone_refuses_plaintext(tmp_path):
+def test_secure_client_port_needs_the_netty_factory(tmp_path):
+    # ZooKeeper refuses to start too (tests/ZOOKEEPER_FACTS.md §16 tls-needs-netty).
     with pytest.raises(ConfigError) as info:
         load(write_cfg(tmp_path, "secureClientPort=2281\n"))
-    assert "secureClientPort" in str(info.value)
-    # the command line's --port names a plaintext port explicitly
-    s = load(write_cfg(tmp_path, "secureClientPort=2281\n"), None, {"client_port": 2181})
+    assert "serverCnxnFactory" in str(info.value)
+    # Alone it opens no plaintext port; the command line's --port names one.
+    netty = "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n"
+    assert load(write_cfg(tmp_path, "secureClientPort=2281\n" + netty)).client_port is None
+    s = load(write_cfg(tmp_path, "secureClientPort=2281\n" + netty), None, {"client_port": 2181})
     assert s.client_port == 2181
 
 
