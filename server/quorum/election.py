@@ -105,6 +105,14 @@ class Election:
         self._interval_ms = MIN_NOTIFICATION_INTERVAL_MS
         self._finalizing = False
 
+    def reconfigure(self, membership, config: bytes) -> None:
+        """A new config is in force: who votes from now on, and the config
+        string (with its version) our notifications carry."""
+        self.membership = membership
+        self.voters = membership.voters
+        self.participant = self.myid in self.voters
+        self.config = config
+
     # --- our own vote ----------------------------------------------------------
     def _init_id(self):
         return self.myid if self.participant else NO_VOTE

@@ -42,13 +42,18 @@ log = logging.getLogger("zkwire.peer")
 class QuorumPeer:
     def __init__(self, core, storage, myid: int, membership, now_ms: int, tick_ms: int = 2000,
                  init_limit: int = 10, sync_limit: int = 5, config_text: str = None,
-                 read_only_enabled: bool = False, snap_slice_nodes: int = None):
+                 read_only_enabled: bool = False, snap_slice_nodes: int = None,
+                 standalone_enabled: bool = True):
         #: Nodes a leader's SNAP capture copies per turn (None: the leader's default).
         self.snap_slice_nodes = snap_slice_nodes
         self.core = core
         self.storage = storage
         self.myid = myid
         self.membership = membership
+        #: The newest config seen (a reconfig proposed, not yet committed).
+        self.last_seen = membership
+        self.reconfig_enabled = core.config.reconfig_enabled
+        self.standalone_enabled = standalone_enabled
         self.tick_ms = tick_ms
         self.init_limit = init_limit
         self.sync_limit = sync_limit
@@ -77,6 +82,8 @@ class QuorumPeer:
         self._start_election(now_ms)
 
     def ready(self, persist: bool = True) -> Ready:
+        if self.role is not None:
+            self._config_events(None)     # a leader's reconfig proposed by a client
         sends = self._drain_election()
         role = self.role
         conns, self._conns = self._conns, []
@@ -166,14 +173,16 @@ class QuorumPeer:
                                self.accepted_epoch, self.current_epoch, now_ms,
                                tick_ms=self.tick_ms, init_limit=self.init_limit,
                                sync_limit=self.sync_limit, config_text=self.config_text,
-                               history=self._history(), snap_slice_nodes=self.snap_slice_nodes)
+                               history=self._history(), snap_slice_nodes=self.snap_slice_nodes,
+                               standalone_enabled=self.standalone_enabled)
+            self._config_events(now_ms)
             return
         self.state = state
         self.role = Learner(self.core, self.storage, self.myid, self.observer,
                             self.accepted_epoch, self.current_epoch, tree.last_zxid, now_ms,
                             tick_ms=self.tick_ms, init_limit=self.init_limit,
                             sync_limit=self.sync_limit, config_version=self.membership.version,
-                            config_text=self.config_text)
+                            config_text=self.config_text, reconfig_enabled=self.reconfig_enabled)
         m = self.membership.members[vote.leader]
         self._send.append(("dial", vote.leader, m.host, m.quorum_port))
 
@@ -211,7 +220,61 @@ class QuorumPeer:
         if isinstance(self.role, Leader):
             self.role.learner_lost(lid)
 
+    # --- reconfig ------------------------------------------------------------------------
+    def _config_events(self, now_ms) -> None:
+        """Act on the configs the role saw (QuorumPeer's setLastSeenQuorumVerifier
+        and processReconfig); ``("config", "next"|"committed", Membership)``
+        tells the edge to write the dynamic config file."""
+        role = self.role
+        if isinstance(role, Leader):
+            events = [("activate", ms, d) for ms, d in role.activated]
+            role.activated = []
+            if role.last_seen.version > self.last_seen.version:
+                events.insert(0, ("next", role.last_seen))
+        else:
+            events, role.config_events = role.config_events, []
+        for ev in events:
+            if ev[0] == "next":
+                if ev[1].version > self.last_seen.version:
+                    self.last_seen = ev[1]
+                    self._send.append(("config", "next", ev[1]))
+            else:
+                self._activate(ev[1], ev[2], now_ms)
+
+    def _activate(self, ms, designated, now_ms) -> None:
+        prev = self.membership
+        if ms.version <= prev.version:
+            return
+        self.membership = ms
+        if ms.version > self.last_seen.version:
+            self.last_seen = ms
+        self.config_text = ms.config_text().encode()
+        self.election.reconfigure(ms, self.config_text)
+        self._send.append(("config", "committed", ms))
+        role = self.role
+        if isinstance(role, Leader):
+            return         # the leader hands off by itself (Leader._commit_reconfig)
+        if not isinstance(role, Learner):
+            return
+        role.reconfigured(ms, self.config_text)
+        if designated is None and now_ms is not None:
+            # UPTODATE: the config NEWLEADER carried, in force without a txn.
+            self.core.tree.set_config(self.config_text, ms.version, now_ms)
+        was_observer = self.observer
+        self.observer = self.myid in ms.observers
+        role_change = was_observer != self.observer
+        if designated is not None:
+            leader_change = designated != self.leader_sid
+        else:
+            old, new = prev.voters.get(self.leader_sid), ms.voters.get(self.leader_sid)
+            leader_change = (old is None or new is None
+                             or (old.host, old.quorum_port) != (new.host, new.quorum_port))
+        if role_change or leader_change:
+            role._lose("changes proposed in reconfig")
+
     def _check_role(self, now_ms) -> None:
+        if self.role is not None:
+            self._config_events(now_ms)
         role = self.role
         if role is None or not role.lost:
             if role is not None and self.state != LOOKING:

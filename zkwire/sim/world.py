@@ -691,6 +691,8 @@ class Node:
             self.dial_target = item[1]
             self.dial_first_ms = self.now_ms()
             self._dial()
+        elif kind == "config":
+            pass              # dynamic config files: the edge's (dynconfig)
         elif kind == "hangup":
             self.dial_target = None
             self.dial_token += 1
