@@ -10,6 +10,8 @@ QuorumPeerConfig.writeDynamicConfig / editStaticConfig do it:
   ``weight``, ``dynamicConfigFile`` and ``peerType`` lines (and without
   ``clientPort``/``clientPortAddress`` once this server's client address is
   in the dynamic file), with ``dynamicConfigFile=<absolute path>`` at the end;
+* the static file as it was before its first rewrite is kept as
+  ``<zoo.cfg>.bak``;
 * a config proposed and not yet in force goes to ``<zoo.cfg>.dynamic.next``,
   version line kept; it is removed once that version is in force.
 
@@ -102,6 +104,10 @@ class DynamicConfigFiles:
             write_atomically(path, dynamic_text(ms, keep_version=False))
             with open(self.cfg_path, encoding="utf-8") as f:
                 old = f.read()
+            if any(ln.strip().startswith("server.") for ln in old.splitlines()):
+                # The first rewrite of a static file with server lines keeps
+                # the original as <zoo.cfg>.bak (QuorumPeerConfig.backupOldConfig).
+                write_atomically(self.cfg_path + ".bak", old)
             me = ms.members.get(self.myid)
             erase = me is not None and me.client_port is not None
             write_atomically(self.cfg_path, static_text(old, path, erase))

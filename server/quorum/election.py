@@ -88,6 +88,10 @@ class Election:
         self.membership = membership
         self.voters = membership.voters
         self.participant = myid in self.voters
+        #: The learner type (QuorumPeer.getLearnerType): an observer of the
+        #: config observes; anyone else follows, a server outside the config
+        #: as a non-voting participant.
+        self.observer = myid in membership.observers
         self.last_zxid = last_zxid
         self.current_epoch = current_epoch
         self.config = config
@@ -111,6 +115,7 @@ class Election:
         self.membership = membership
         self.voters = membership.voters
         self.participant = self.myid in self.voters
+        self.observer = self.myid in membership.observers
         self.config = config
 
     # --- our own vote ----------------------------------------------------------
@@ -271,7 +276,7 @@ class Election:
         if leader == self.myid:
             self.state = LEADING
         else:
-            self.state = FOLLOWING if self.participant else OBSERVING
+            self.state = OBSERVING if self.observer else FOLLOWING
         self.current = Vote(leader, zxid, election_epoch, peer_epoch, self.state)
         self.decided = self.current
         self._looking = False

@@ -349,9 +349,21 @@ class Learner:
         self._last_queued = hdr.zxid
         return hdr, txn, digest
 
+    def _observer_ignores(self, pkt) -> bool:
+        """A Java leader syncs an observer with the txns it committed and has
+        not applied yet as PROPOSAL + COMMIT pairs, as for a follower
+        (Leader.startForwarding); Learner.syncWithLeader takes them until
+        UPTODATE, and Observer.processPacket ignores them after it."""
+        if not self.observer:
+            return False
+        if self._uptodate_seen:
+            log.warning("ignoring %s %#x: we observe", packet_name(pkt.type), pkt.zxid)
+            return True
+        return False
+
     def _proposal(self, pkt, now_ms):
-        if self.observer:
-            raise LeaderLost("PROPOSAL sent to an observer")
+        if self._observer_ignores(pkt):
+            return
         self._expect(SYNCING, NEWLEADER_PERSIST, BROADCAST)
         hdr, txn, digest = self._txn(pkt)
         self._proposed[hdr.zxid] = (hdr, txn)
@@ -400,8 +412,8 @@ class Learner:
 
     def _commit(self, pkt, now_ms):
         self._expect(SYNCING, NEWLEADER_PERSIST, BROADCAST)
-        if self.observer:
-            raise LeaderLost("COMMIT sent to an observer")
+        if self._observer_ignores(pkt):
+            return
         zxid = pkt.zxid
         if not self._proposed:
             raise LeaderLost("COMMIT %#x with no proposal outstanding" % zxid)
