@@ -187,6 +187,16 @@ class Election:
             c = self.current
             self.outbox.append((sid, self._notification(c, c.election_epoch, self.state)))
 
+    def adopt(self, leader: int, zxid: int, current_epoch: int, now_ms: int) -> None:
+        """End in the role a committed reconfig named (QuorumPeer.updateVote
+        and updateServerState): ``leader`` leads, no round is run."""
+        self._now = now_ms
+        self.last_zxid = zxid
+        self.current_epoch = current_epoch
+        self._recv = {}
+        self._out_of_election = {}
+        self._decide(leader, zxid, self.logical_clock, current_epoch)
+
     def tick(self, now_ms: int) -> None:
         self._now = now_ms
         if not self._looking or self.deadline_ms is None or now_ms < self.deadline_ms:

@@ -661,6 +661,11 @@ class Leader:
     _handoff_zxid = None
     _handoff_to = None
 
+    @property
+    def handoff_to(self):
+        """The leader a committed reconfig named in our place, or None."""
+        return self._handoff_to
+
     def _designated_leader(self, p) -> int:
         """Leader.getDesignatedLeader: this server while it is a voter of the
         new config at the same quorum address; otherwise, of the new voters

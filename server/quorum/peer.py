@@ -72,6 +72,8 @@ class QuorumPeer:
         self._conns = []                 # connections with output, taken by a role's ready()
         self._batch_role = None
         self._reload_pending = False
+        #: The leader a committed reconfig named, while the role it ended winds down.
+        self._designated = None
         self.current_epoch, self.accepted_epoch = load_epochs(storage, core.tree.last_zxid)
         self.election = Election(myid, membership, core.tree.last_zxid, self.current_epoch,
                                  self.config_text)
@@ -270,6 +272,8 @@ class QuorumPeer:
             leader_change = (old is None or new is None
                              or (old.host, old.quorum_port) != (new.host, new.quorum_port))
         if role_change or leader_change:
+            if designated is not None:
+                self._designated = designated
             role._lose("changes proposed in reconfig")
 
     def _check_role(self, now_ms) -> None:
@@ -293,10 +297,22 @@ class QuorumPeer:
         if self._batch_role is not None:
             return           # the batch in flight lands first
         self._reload_pending = False
+        if isinstance(role, Leader) and role.handoff_to is not None:
+            self._designated = role.handoff_to
         self.role = None
         tree, sessions, last, _ = self.storage.recover()
         self.core.replace_state(tree, sessions, now_ms)
         self.current_epoch, self.accepted_epoch = load_epochs(self.storage, last)
+        designated, self._designated = self._designated, None
+        if designated is not None and (designated == self.myid
+                                       or designated in self.membership.voters):
+            # QuorumPeer.updateServerState after a reconfig named the
+            # leader: straight to that role, no election.
+            self.looking_since_ms = now_ms
+            self.elections += 1
+            self.election.adopt(designated, last, self.current_epoch, now_ms)
+            self._after_election(now_ms)
+            return
         self._start_election(now_ms)
 
     def _note_epoch(self, role) -> None:
