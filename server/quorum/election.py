@@ -33,6 +33,7 @@ a silent round re-sends its notifications after 200 ms, doubling up to 60 s.
 """
 from __future__ import annotations
 
+from .membership import MembershipError, parse_config_text
 from .packets import FOLLOWING, LEADING, LOOKING, OBSERVING, Notification
 
 #: Long.MIN_VALUE: an observer's vote, and its zxid and epoch in it.
@@ -95,6 +96,11 @@ class Election:
         self.last_zxid = last_zxid
         self.current_epoch = current_epoch
         self.config = config
+        #: reconfigEnabled: a LOOKING server takes a newer config from any
+        #: notification (FastLeaderElection's WorkerReceiver), reported here
+        #: for the peer to put in force and restart the election.
+        self.reconfig_enabled = False
+        self.newer_config = None
         self.logical_clock = 0
         self.state = LOOKING
         #: The vote the last round ended with (what we answer with when not LOOKING).
@@ -108,6 +114,15 @@ class Election:
         self._out_of_election = {}
         self._interval_ms = MIN_NOTIFICATION_INTERVAL_MS
         self._finalizing = False
+
+    def _newer_config(self, text: bytes):
+        try:
+            ms = parse_config_text(bytes(text).decode("utf-8", "replace"))
+        except MembershipError:
+            return None
+        if ms.version <= self.membership.version or not ms.members:
+            return None
+        return ms
 
     def reconfigure(self, membership, config: bytes) -> None:
         """A new config is in force: who votes from now on, and the config
@@ -173,6 +188,11 @@ class Election:
         self._now = now_ms
         if n.state not in (LOOKING, FOLLOWING, LEADING, OBSERVING):
             return
+        if self.reconfig_enabled and self._looking and n.config:
+            newer = self._newer_config(n.config)
+            if newer is not None:
+                self.newer_config = newer
+                return           # the peer restarts the election under it
         if sid not in self.voters:
             # Not a participant: it only gets to hear our current vote.
             self.outbox.append((sid, self._notification(self.current, self.logical_clock,

@@ -77,6 +77,7 @@ class QuorumPeer:
         self.current_epoch, self.accepted_epoch = load_epochs(storage, core.tree.last_zxid)
         self.election = Election(myid, membership, core.tree.last_zxid, self.current_epoch,
                                  self.config_text)
+        self.election.reconfig_enabled = self.reconfig_enabled
         core.serving = False
 
     # --- the driver contract -----------------------------------------------------------
@@ -142,6 +143,15 @@ class QuorumPeer:
     # --- election ------------------------------------------------------------------------
     def election_message(self, sid: int, notification, now_ms: int) -> None:
         self.election.receive(sid, notification, now_ms)
+        newer, self.election.newer_config = self.election.newer_config, None
+        if newer is not None and self.role is None:
+            # FastLeaderElection: processReconfig, then a new election under
+            # the config a peer told us about (its version is higher).
+            log.info("server %d has configuration version %#x (ours %#x): restarting the "
+                     "election under it", sid, newer.version, self.membership.version)
+            self._activate(newer, None, now_ms)
+            self._start_election(now_ms)
+            return
         if self.role is None:
             self._after_election(now_ms)
 
@@ -253,6 +263,8 @@ class QuorumPeer:
         self.config_text = ms.config_text().encode()
         self.election.reconfigure(ms, self.config_text)
         self._send.append(("config", "committed", ms))
+        was_observer = self.observer
+        self.observer = self.myid in ms.observers
         role = self.role
         if isinstance(role, Leader):
             return         # the leader hands off by itself (Leader._commit_reconfig)
@@ -262,8 +274,6 @@ class QuorumPeer:
         if designated is None and now_ms is not None:
             # UPTODATE: the config NEWLEADER carried, in force without a txn.
             self.core.tree.set_config(self.config_text, ms.version, now_ms)
-        was_observer = self.observer
-        self.observer = self.myid in ms.observers
         role_change = was_observer != self.observer
         if designated is not None:
             leader_change = designated != self.leader_sid

@@ -221,3 +221,35 @@ def test_config_text_parses_and_orders_as_java_hashmap():
         parse_config_text("server.1=h:1:2\nclientPort=5")
     with pytest.raises(MembershipError):
         parse_config_text("version=zz")
+
+
+def test_a_looking_peer_takes_a_newer_config_from_a_notification():
+    """Observed on 3.8.0 (2026-12-03): server 1 of a jjj ensemble restarted
+    with a dynamic config of version 100000000 while the others hold
+    100000002 logs, on the first notification from them, "1 Received
+    version: 100000002 my version: 100000000" and "restarting leader
+    election"; its next notifications carry config version 100000002 and its
+    zoo.cfg points at zoo.cfg.dynamic.100000002 (FastLeaderElection's
+    WorkerReceiver; it is still LOOKING, before any leader syncs it)."""
+    from zkwire.server.quorum.packets import FOLLOWING, LOOKING, Notification
+    from zkwire.server.quorum.peer import QuorumPeer
+    from .zab_harness import Node, membership
+
+    node = Node(1, reconfig_enabled=True)
+    old = membership(3).with_version(0x100000000)
+    peer = QuorumPeer(node.core, node.storage, 1, old, 0, tick_ms=100)
+    peer.start(0)
+    peer.ready()
+    newer = Membership(dict(old.members), 0x100000002)
+    text = newer.config_text().encode()
+    peer.election_message(2, Notification(FOLLOWING, 3, 0x100000003, 1, 2, config=text), 10)
+    assert peer.membership.version == 0x100000002 and peer.elections == 2
+    sends = peer.ready().send
+    configs = [(s[1], s[2].version, s[2].same_members(newer)) for s in sends if s[0] == "config"]
+    assert configs == [("committed", 0x100000002, True)]
+    sent = [n for kind, *rest in sends if kind == "elect" for n in rest[1:]]
+    assert sent and all(n.state == LOOKING and n.config == text for n in sent)
+    # An older or equal version changes nothing.
+    peer.election_message(3, Notification(FOLLOWING, 3, 0x100000003, 1, 2,
+                                          config=old.config_text().encode()), 20)
+    assert peer.membership.version == 0x100000002 and peer.elections == 2
