@@ -20,6 +20,8 @@ super digest; kazoo 2.x):
   config without a synced quorum -> NEWCONFIGNOQUORUM; ``leaving="x"`` ->
   MARSHALLINGERROR; a new config of one voter, or of none -> BADARGUMENTS;
   no super user -> NOAUTH.
+* A new participant started with a zoo.cfg listing the ensemble and itself
+  follows outside the config until ``joining`` makes it a voter.
 * A removed participant and a removed observer both go on as
   ``Mode: follower``; a removed server is absent from everyone's config.
 * Every member writes ``zoo.cfg.dynamic.<version>`` next to its zoo.cfg (its
@@ -303,3 +305,46 @@ def test_the_leader_leaves_and_hands_over_to_the_designated_leader(reconfig_ense
     finally:
         c.stop()
         c.close()
+
+
+@pytest.mark.parametrize("layout", _layouts("jjjj", "zzzz", "zzzj", "jjjz"))
+def test_a_new_participant_joins_and_votes(reconfig_ensemble, layout):
+    """3.8.0 (the jjjj run): a fourth server started with a zoo.cfg listing
+    the three and itself follows, outside the config; ``joining`` it makes the
+    config four participants.  That it votes: once one original follower has
+    left too and the other is stopped, the leader and the new server (two of
+    the three voters) still commit writes."""
+    e = reconfig_ensemble(layout, unlisted=(4,))
+    for s in (1, 2, 3):
+        e[s].start()
+    e.wait_serving([1, 2, 3])
+    e[4].start()
+    e.wait_serving([4])
+    wait_mode(e[4], "follower")
+    leader = e.leader()
+    f1, f2 = [e[s] for s in (1, 2, 3) if s != leader.sid]
+    c = client(leader)
+    try:
+        joining = line(e[4], client_addr=True)
+        data, st = c.reconfig(joining=joining, leaving=None, new_members=None)
+        four = config_text([line(e[s]) for s in (1, 2, 3)] + [joining], st.mzxid)
+        assert data.decode() == four
+        wait_config(e, (1, 2, 3, 4), four)
+        data, st = c.reconfig(joining=None, leaving=str(f1.sid), new_members=None)
+        three = config_text([line(e[s]) for s in (1, 2, 3) if s != f1.sid] + [joining],
+                            st.mzxid)
+        assert data.decode() == three
+        wait_config(e, (1, 2, 3, 4), three)
+    finally:
+        c.stop()
+        c.close()
+    f2.stop()
+    c = client(e[4])
+    try:
+        c.create("/with-four", b"4")
+        c.sync("/with-four")
+        assert c.get("/with-four")[0] == b"4"
+    finally:
+        c.stop()
+        c.close()
+    assert leader.mode() == "leader"
