@@ -40,6 +40,15 @@ Java leader then took it for the NEWLEADER ACK).  We keep such an ACK and
 count it once the NEWLEADER ACK has come: dropping it could leave the
 proposal without a quorum for good, and every later one behind it.
 
+Reconfig (``reconfigEnabled``): prep asks :meth:`Leader.prep_reconfig` for
+the new config text (PrepRequestProcessor's checks); the txn is a SetDataTxn
+of /zookeeper/config.  From its proposal until it commits, every proposal
+needs a quorum of the new config's voters as well as of the old one's.  On
+commit the new config is in force here, followers get COMMITANDACTIVATE and
+observers INFORMANDACTIVATE, both with the designated leader's sid; if that
+is another server, nothing more commits here and the role ends once the txn
+is applied.  Servers outside the config may follow (non-voting) or observe.
+
 Liveness: a PING to every learner each tickTime/2; a learner silent for
 syncLimit ticks (initLimit while it syncs) is dropped; if the voters heard
 from within syncLimit ticks, us included, are no quorum, the leader steps
@@ -653,7 +662,7 @@ class Leader:
         if not self.allowed_to_commit and self._handoff_zxid == hdr.zxid:
             # The reconfig that named another leader is applied here too:
             # our learners follow that one now (they heard so in its
-            # COMMITANDACTIVATE); this server goes back to election.
+            # COMMITANDACTIVATE), and so does this server (the peer's handoff).
             self._lose("the new configuration is led by server %d" % self._handoff_to,
                        keep_sends=True)
 

@@ -37,6 +37,12 @@ it on the wire between Debian's 3.8.0 servers):
    INFORM (observers): persist and apply.  PING: answer with the sessions our
    clients hold.  SYNC: answer the oldest forwarded sync.
 
+Reconfig: a reconfig PROPOSAL's config is reported as seen
+(``config_events``); COMMITANDACTIVATE (INFORMANDACTIVATE for an observer)
+commits it and, once applied, reports it in force with the designated leader;
+NEWLEADER's config is in force at UPTODATE.  The peer decides whether the
+role ends (QuorumPeer.processReconfig).
+
 Writes of our clients go to the leader: :class:`Forwarder` takes the
 proposer's place in the front end and turns each into a REQUEST packet; the
 reply leaves when the txn with the same (session id, cxid) commits.
