@@ -82,6 +82,14 @@ class Member:
     def host(self) -> str:
         return "127.0.0.1:%d" % self.client_port
 
+    def server_spec(self, client=False, role=None) -> str:
+        """What follows ``server.N=`` for this member (``client``: with its
+        client address, as a reconfig's joining server must be given)."""
+        role = role or ("observer" if self.observer else None)
+        spec = "127.0.0.1:%d:%d%s" % (self.quorum_port, self.election_port,
+                                      ":" + role if role else "")
+        return spec + (";127.0.0.1:%d" % self.client_port if client else "")
+
     def write_cfg(self, standalone=False) -> str:
         lines = ["tickTime=%d" % TICK_MS, "initLimit=%d" % INIT_LIMIT,
                  "syncLimit=%d" % SYNC_LIMIT, "dataDir=%s" % self.data_dir,
@@ -90,9 +98,8 @@ class Member:
         if self.observer and not standalone:
             lines.append("peerType=observer")
         for m in self.ensemble.members.values():
-            if not standalone:
-                lines.append("server.%d=127.0.0.1:%d:%d%s" % (
-                    m.sid, m.quorum_port, m.election_port, ":observer" if m.observer else ""))
+            if not standalone and (m is self or m.sid not in self.ensemble.unlisted):
+                lines.append("server.%d=%s" % (m.sid, m.server_spec()))
         lines.extend("%s=%s" % kv for kv in self.ensemble.extra_cfg.items())
         path = os.path.join(self.dir, "standalone.cfg" if standalone else "zoo.cfg")
         with open(path, "w") as f:
@@ -108,11 +115,15 @@ class Member:
         python = os.environ.get("ZKWIRE_SERVER_PYTHON", sys.executable)
         return [python, "-m", "zkwire", "serve", cfg, *props]
 
-    def start(self, standalone=False):
+    def start(self, standalone=False, keep_cfg=False):
         """Start in the ensemble, or (``standalone``) alone on the same
-        dataDir and client port, as an operator might by mistake."""
+        dataDir and client port, as an operator might by mistake.
+        ``keep_cfg``: with the zoo.cfg the server left (a reconfigEnabled
+        server rewrites it to point at its dynamic config file)."""
         assert self.proc is None, "%r is running" % self
-        cfg = self.write_cfg(standalone)
+        cfg = os.path.join(self.dir, "zoo.cfg")
+        if not keep_cfg:
+            cfg = self.write_cfg(standalone)
         with open(self.log_path, "ab") as log:
             log.write(b"\n===== start =====\n")
             log.flush()
@@ -173,7 +184,10 @@ class Member:
 
 
 class Ensemble:
-    def __init__(self, layout: str, extra_cfg=None, sysprops=None):
+    def __init__(self, layout: str, extra_cfg=None, sysprops=None, unlisted=()):
+        #: Members left out of the others' server lines (a reconfig adds
+        #: them); their own zoo.cfg lists everyone.
+        self.unlisted = frozenset(unlisted)
         self.workdir = tempfile.mkdtemp(prefix="zkwire-ensemble-")
         self.ports = Ports()
         self.extra_cfg = dict(extra_cfg or {})

@@ -120,7 +120,18 @@ def build_member(settings, reactor, server):
                           settings.membership, tick_ms=settings.tick_ms,
                           init_limit=settings.init_limit, sync_limit=settings.sync_limit,
                           quorum_host="0.0.0.0" if settings.quorum_listen_on_all_ips else None,
-                          read_only_enabled=settings.read_only_enabled)
+                          read_only_enabled=settings.read_only_enabled,
+                          standalone_enabled=settings.standalone_enabled,
+                          dynamic_files=_dynamic_files(settings))
+
+
+def _dynamic_files(settings):
+    """reconfigEnabled with a config file: the dynamic config files next to it."""
+    if not settings.reconfig_enabled or not settings.config_path:
+        return None
+    from zkwire.server.edge.dynconfig import DynamicConfigFiles
+
+    return DynamicConfigFiles(settings.config_path, settings.myid)
 
 
 def cmd_serve(argv) -> int:

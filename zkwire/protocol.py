@@ -368,6 +368,7 @@ def _acl_items(acl):
 
 _ENCODERS = {
     OpCode.getData: lambda b: _pack_get_data(b[0], b[1]),
+    OpCode.reconfig: lambda b: _pack_get_data(b[0], b[1]),
     OpCode.exists: r.ExistsResponse.pack,
     OpCode.getChildren: r.GetChildrenResponse.pack,
     OpCode.getChildren2: lambda b: r.GetChildren2Response.pack(b[0], b[1]),

@@ -961,6 +961,10 @@ class ServerCore:
                     pass  # failed in prep: the header carries the error, no body
                 elif op == OpCode.multi:
                     body, err = rc, 0  # per-op errors travel in the body
+                elif op == OpCode.reconfig and not err:
+                    # GetDataResponse: the config now in force, and the
+                    # Stat the txn left on /zookeeper/config.
+                    body = (self.tree.nodes[DataTree.CONFIG].data, rc.stat)
                 elif not err:
                     body = rc
                 # A write that failed in prep is an error txn: ZooKeeper

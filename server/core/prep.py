@@ -103,6 +103,10 @@ class Prep:
         self.enforce_quota = False
         #: reconfigEnabled; a standalone server cannot reconfigure either way.
         self.reconfig_enabled = False
+        #: The ensemble's leader, which turns a reconfig request into the new
+        #: config text (``prep_reconfig(request, zxid) -> bytes``, raising
+        #: KeeperError); None on a standalone server.
+        self.reconfigurer = None
         self.last_zxid = tree.last_zxid
         self.outstanding = []          # ChangeRecords in zxid order
         self.by_path = {}              # path -> newest ChangeRecord
@@ -308,9 +312,7 @@ class Prep:
             self._add(c)
             return Rec(path=path, acl=acl, version=version)
         if op == OpCode.reconfig:
-            # As a standalone ZooKeeper: RECONFIGDISABLED unless reconfigEnabled,
-            # and then UNIMPLEMENTED (there is no quorum to reconfigure).
-            raise KeeperError(Err.UNIMPLEMENTED if self.reconfig_enabled else Err.RECONFIGDISABLED)
+            return self._prep_reconfig(hdr, req, ids)
         if op == OpCode.check:
             path = req.path
             _validate(path)
@@ -318,6 +320,25 @@ class Prep:
             self._check(c.acl, Perms.READ, ids)
             return Rec(path=path, version=_next_version(c.version, req.version))
         raise KeeperError(Err.UNIMPLEMENTED)
+
+    def _prep_reconfig(self, hdr, req, ids):
+        """As ZooKeeper's PrepRequestProcessor: RECONFIGDISABLED unless
+        reconfigEnabled; UNIMPLEMENTED standalone (no quorum to reconfigure);
+        then the leader's checks of the request (in progress, version,
+        arguments, a synced quorum in the new config) and only then the ACL
+        of /zookeeper/config (world-readable: only a super user passes).
+        The txn is a SetDataTxn of the new config text, version -1."""
+        if not self.reconfig_enabled:
+            raise KeeperError(Err.RECONFIGDISABLED)
+        if self.reconfigurer is None:
+            raise KeeperError(Err.UNIMPLEMENTED)
+        data = self.reconfigurer.prep_reconfig(req, hdr.zxid)
+        path = DataTree.CONFIG
+        c = self._changing(path, hdr.zxid)
+        self._check(c.acl, Perms.WRITE, ids)
+        c.version = -1
+        self._add(c)
+        return Rec(path=path, data=data, version=-1)
 
     def _prep_create(self, op, hdr, req, ids, session_id):
         flags = req.flags

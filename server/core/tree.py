@@ -373,7 +373,8 @@ class DataTree:
         elif type_ in (OpCode.delete, OpCode.deleteContainer):
             rc.path = txn.path
             self.delete_node(txn.path, zxid, rc.triggers)
-        elif type_ == OpCode.setData:
+        elif type_ == OpCode.setData or type_ == OpCode.reconfig:
+            # A reconfig is a SetDataTxn of /zookeeper/config (DataTree.processTxn).
             rc.path = txn.path
             rc.stat = self.set_data(txn.path, txn.data, txn.version, zxid, time_ms, rc.triggers)
         elif type_ == OpCode.setACL:

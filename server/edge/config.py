@@ -269,6 +269,7 @@ class Settings:
         self.container_max_per_minute = 10000
         self.container_max_never_used_ms = 0
         self.enforce_quota = False
+        self.config_path = None      # the static config file (dynamic files go next to it)
         self.warnings = []
         #: (attr, key, where) of the TLS settings given, for _check_tls.
         self.tls_given = []
@@ -332,6 +333,7 @@ def _apply(settings, table, key, value, where):
 
 def load(cfg_path=None, props=None, overrides=None) -> Settings:
     s = Settings()
+    s.config_path = cfg_path
     if cfg_path is not None:
         try:
             with open(cfg_path, encoding="utf-8") as f:
@@ -420,17 +422,58 @@ def _check(s):
         s.data_log_dir = s.data_dir
     if "election_alg" in s.given and s.election_alg != 3:
         raise ConfigError("electionAlg=%d: only 3 (fast leader election) exists" % s.election_alg)
+    version = 0
     if s.dynamic_config_file:
-        raise ConfigError("dynamicConfigFile=%s configures an ensemble, and zkwire cannot "
-                          "replicate yet" % s.dynamic_config_file)
+        if s.servers:
+            raise ConfigError("%s: server.N lines must be in the dynamic config file %s"
+                              % (s.server_lines, s.dynamic_config_file))
+        version = _load_dynamic(s)
     try:
-        ms, notes = membership.build(s.servers, s.standalone_enabled)
+        ms, notes = membership.build(s.servers, s.standalone_enabled, version)
     except membership.MembershipError as e:
         raise ConfigError("%s: %s" % (s.server_lines or "standaloneEnabled", e)) from None
     s.warnings.extend("%s: %s" % (s.server_lines, n) for n in notes)
     s.membership = ms
     if ms is not None:
         _check_member(s, ms)
+
+
+def _load_dynamic(s) -> int:
+    """The server lines of ``dynamicConfigFile``; its version is in its name
+    (``zoo.cfg.dynamic.<hex>``; none: 0), never inside (QuorumPeerConfig)."""
+    from .dynconfig import version_from_file_name
+
+    path = s.dynamic_config_file
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise ConfigError("dynamicConfigFile=%s: cannot read it: %s" % (path, e.strerror)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("dynamicConfigFile=%s is not UTF-8 text" % path) from None
+    for n, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        where = "%s line %d" % (path, n)
+        key, eq, value = text.partition("=")
+        key = key.strip()
+        if not eq:
+            raise ConfigError("%s: expected key=value, got %r" % (where, text))
+        if key == "version":
+            raise ConfigError("%s: a dynamic config file has no version inside (it is in "
+                              "the file name)" % where)
+        if not key.startswith("server."):
+            raise ConfigError("%s: %s does not belong in a dynamic config file (server.N "
+                              "lines only)" % (where, key))
+        try:
+            sid = int(key[7:])
+        except ValueError:
+            raise ConfigError("%s: invalid server id in %s" % (where, key)) from None
+        s.servers[sid] = value.strip()
+        s.server_lines = s.server_lines or where
+    version = version_from_file_name(path)
+    return 0 if version is None else version
 
 
 def _check_member(s, ms):

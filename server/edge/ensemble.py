@@ -240,14 +240,17 @@ class _LeaderFactory(ClientFactory):
 class EnsembleMember:
     def __init__(self, reactor, server, storage, myid, membership, tick_ms=2000, init_limit=10,
                  sync_limit=5, quorum_host=None, election_network=None, tick_interval_ms=None,
-                 read_only_enabled=False):
+                 read_only_enabled=False, standalone_enabled=True, dynamic_files=None):
         self.reactor = reactor
         self.server = server
         self.myid = myid
         self.membership = membership
         self.peer = QuorumPeer(server.core, storage, myid, membership, server.now_ms(),
                                tick_ms=tick_ms, init_limit=init_limit, sync_limit=sync_limit,
-                               read_only_enabled=read_only_enabled)
+                               read_only_enabled=read_only_enabled,
+                               standalone_enabled=standalone_enabled)
+        #: reconfigEnabled: where configs in force and proposed are written (dynconfig).
+        self.dynamic_files = dynamic_files
         server.driver = self.peer
         server.on_send = self.send
         server.ensemble = self          # what the four-letter words report
@@ -462,6 +465,8 @@ class EnsembleMember:
                     self.leader_conn.transport.write(item[1])
             elif kind == "dial":
                 self._dial(item[1], item[2], item[3])
+            elif kind == "config":
+                self._config(item[1], item[2])
             elif kind == "hangup":
                 self.leader_conn_wanted = None
                 if self._dial_call is not None and self._dial_call.active():
@@ -475,6 +480,17 @@ class EnsembleMember:
         for conn, pending in out.items():
             if conn.lid is not None:
                 conn.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def _config(self, kind, ms) -> None:
+        """A reconfig: ``committed`` (in force) or ``next`` (proposed)."""
+        if kind == "committed":
+            self.membership = ms
+            self.election_net.membership = ms
+        if self.dynamic_files is not None:
+            if kind == "committed":
+                self.dynamic_files.committed(ms)
+            else:
+                self.dynamic_files.proposed(ms)
 
     def _dial(self, sid, host, port, first_ms=None):
         if self.stopped:

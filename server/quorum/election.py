@@ -33,6 +33,7 @@ a silent round re-sends its notifications after 200 ms, doubling up to 60 s.
 """
 from __future__ import annotations
 
+from .membership import MembershipError, parse_config_text
 from .packets import FOLLOWING, LEADING, LOOKING, OBSERVING, Notification
 
 #: Long.MIN_VALUE: an observer's vote, and its zxid and epoch in it.
@@ -88,9 +89,18 @@ class Election:
         self.membership = membership
         self.voters = membership.voters
         self.participant = myid in self.voters
+        #: The learner type (QuorumPeer.getLearnerType): an observer of the
+        #: config observes; anyone else follows, a server outside the config
+        #: as a non-voting participant.
+        self.observer = myid in membership.observers
         self.last_zxid = last_zxid
         self.current_epoch = current_epoch
         self.config = config
+        #: reconfigEnabled: a LOOKING server takes a newer config from any
+        #: notification (FastLeaderElection's WorkerReceiver), reported here
+        #: for the peer to put in force and restart the election.
+        self.reconfig_enabled = False
+        self.newer_config = None
         self.logical_clock = 0
         self.state = LOOKING
         #: The vote the last round ended with (what we answer with when not LOOKING).
@@ -104,6 +114,24 @@ class Election:
         self._out_of_election = {}
         self._interval_ms = MIN_NOTIFICATION_INTERVAL_MS
         self._finalizing = False
+
+    def _newer_config(self, text: bytes):
+        try:
+            ms = parse_config_text(bytes(text).decode("utf-8", "replace"))
+        except MembershipError:
+            return None
+        if ms.version <= self.membership.version or not ms.members:
+            return None
+        return ms
+
+    def reconfigure(self, membership, config: bytes) -> None:
+        """A new config is in force: who votes from now on, and the config
+        string (with its version) our notifications carry."""
+        self.membership = membership
+        self.voters = membership.voters
+        self.participant = self.myid in self.voters
+        self.observer = self.myid in membership.observers
+        self.config = config
 
     # --- our own vote ----------------------------------------------------------
     def _init_id(self):
@@ -160,6 +188,11 @@ class Election:
         self._now = now_ms
         if n.state not in (LOOKING, FOLLOWING, LEADING, OBSERVING):
             return
+        if self.reconfig_enabled and self._looking and n.config:
+            newer = self._newer_config(n.config)
+            if newer is not None:
+                self.newer_config = newer
+                return           # the peer restarts the election under it
         if sid not in self.voters:
             # Not a participant: it only gets to hear our current vote.
             self.outbox.append((sid, self._notification(self.current, self.logical_clock,
@@ -173,6 +206,16 @@ class Election:
         elif n.state == LOOKING:
             c = self.current
             self.outbox.append((sid, self._notification(c, c.election_epoch, self.state)))
+
+    def adopt(self, leader: int, zxid: int, current_epoch: int, now_ms: int) -> None:
+        """End in the role a committed reconfig named (QuorumPeer.updateVote
+        and updateServerState): ``leader`` leads, no round is run."""
+        self._now = now_ms
+        self.last_zxid = zxid
+        self.current_epoch = current_epoch
+        self._recv = {}
+        self._out_of_election = {}
+        self._decide(leader, zxid, self.logical_clock, current_epoch)
 
     def tick(self, now_ms: int) -> None:
         self._now = now_ms
@@ -263,7 +306,7 @@ class Election:
         if leader == self.myid:
             self.state = LEADING
         else:
-            self.state = FOLLOWING if self.participant else OBSERVING
+            self.state = OBSERVING if self.observer else FOLLOWING
         self.current = Vote(leader, zxid, election_epoch, peer_epoch, self.state)
         self.decided = self.current
         self._looking = False

@@ -40,6 +40,15 @@ Java leader then took it for the NEWLEADER ACK).  We keep such an ACK and
 count it once the NEWLEADER ACK has come: dropping it could leave the
 proposal without a quorum for good, and every later one behind it.
 
+Reconfig (``reconfigEnabled``): prep asks :meth:`Leader.prep_reconfig` for
+the new config text (PrepRequestProcessor's checks); the txn is a SetDataTxn
+of /zookeeper/config.  From its proposal until it commits, every proposal
+needs a quorum of the new config's voters as well as of the old one's.  On
+commit the new config is in force here, followers get COMMITANDACTIVATE and
+observers INFORMANDACTIVATE, both with the designated leader's sid; if that
+is another server, nothing more commits here and the role ends once the txn
+is applied.  Servers outside the config may follow (non-voting) or observe.
+
 Liveness: a PING to every learner each tickTime/2; a learner silent for
 syncLimit ticks (initLimit while it syncs) is dropped; if the voters heard
 from within syncLimit ticks, us included, are no quorum, the leader steps
@@ -58,12 +67,15 @@ from ..core.driver import Ready
 from ..storage.snapshot import SnapshotCapture
 from ..storage.store import ACCEPTED_EPOCH, CURRENT_EPOCH
 from .epochs import epoch_of, make_zxid
+from ..core.prep import KeeperError
+from .membership import Membership, MembershipError, parse_config_text, parse_server
 from .packets import (
-    ACK, ACKEPOCH, COMMIT, DIFF, FOLLOWERINFO, INFORM, LEADERINFO, NEWLEADER, OBSERVERINFO,
+    ACK, ACKEPOCH, COMMIT, COMMITANDACTIVATE, DIFF, FOLLOWERINFO, INFORM, INFORMANDACTIVATE,
+    LEADERINFO, NEWLEADER, OBSERVERINFO,
     PING, PROPOSAL, REQUEST, REVALIDATE, SNAP, SYNC, TRUNC, UPTODATE, PacketError,
     decode_ack_epoch, decode_learner_info, decode_request, decode_touches,
     decode_revalidate_request, encode_leader_info, encode_packet, encode_revalidate_reply,
-    encode_snapshot_signature, encode_txn, packet_name,
+    encode_snapshot_signature, encode_suggested_leader, encode_txn, packet_name,
 )
 
 log = logging.getLogger("zkwire.leader")
@@ -150,20 +162,25 @@ class _Learner:
 
 
 class _Proposal:
-    __slots__ = ("hdr", "txn", "data", "acks")
+    __slots__ = ("hdr", "txn", "data", "acks", "next_voters", "config")
 
-    def __init__(self, hdr, txn, data):
+    def __init__(self, hdr, txn, data, next_voters=None, config=None):
         self.hdr = hdr
         self.txn = txn
         self.data = data
         self.acks = set()
+        #: While a reconfig is proposed and not committed, every proposal
+        #: needs a quorum of the proposed config's voters too.
+        self.next_voters = next_voters
+        #: A reconfig's new Membership.
+        self.config = config
 
 
 class Leader:
     def __init__(self, core, storage, myid: int, membership, accepted_epoch: int,
                  current_epoch: int, now_ms: int, tick_ms: int = 2000, init_limit: int = 10,
                  sync_limit: int = 5, config_text: bytes = b"", history=(),
-                 snap_slice_nodes: int = None):
+                 snap_slice_nodes: int = None, standalone_enabled: bool = True):
         self.core = core
         self.snap_slice_nodes = snap_slice_nodes or SNAP_SLICE_NODES
         self.storage = storage
@@ -171,6 +188,18 @@ class Leader:
         self.membership = membership
         self.voters = membership.voters
         self._voter_ids = frozenset(membership.voters)
+        #: The newest config proposed (ZooKeeper's lastSeenQuorumVerifier):
+        #: the committed one unless a reconfig is under way.
+        self.last_seen = membership
+        self.reconfig_enabled = core.config.reconfig_enabled
+        #: standaloneEnabled: a reconfig then leaves at least 2 voters.
+        self.standalone_enabled = standalone_enabled
+        #: (Membership, designated leader sid) of each config activated
+        #: since the peer last looked (it writes the dynamic config file).
+        self.activated = []
+        #: False once a reconfig committed that designates another leader:
+        #: nothing more commits here (ZooKeeper's allowedToCommit).
+        self.allowed_to_commit = True
         self.accepted_epoch = accepted_epoch
         self.current_epoch = current_epoch
         self.tick_ms = tick_ms
@@ -210,6 +239,7 @@ class Leader:
         core.via_leader = False
         core.sessions.touched = None
         self.proposer = core.config.proposer(core.tree, core.auth, core.sessions, self, now_ms)
+        self.proposer.prep.reconfigurer = self
         core.proposer = self.proposer
         self._info_sids = {myid: accepted_epoch}
         self._streaming = 0               # learners with a SNAP capture under way
@@ -292,7 +322,7 @@ class Leader:
         # Membership.is_quorum's rule, on the hot path of every ACK.
         return len(self._voter_ids.intersection(sids)) * 2 > len(self._voter_ids)
 
-    def _lose(self, reason: str) -> None:
+    def _lose(self, reason: str, keep_sends: bool = False) -> None:
         if self.phase == LOST:
             return
         log.warning("no longer leading: %s", reason)
@@ -300,7 +330,8 @@ class Leader:
         self.lost = reason
         self.core.serving = False
         self.core.close_clients("this server stopped leading")
-        self._send = [(lid, None) for lid in self.learners]
+        # After a handoff what is queued (the COMMITANDACTIVATE) still goes out.
+        self._send = (self._send if keep_sends else []) + [(lid, None) for lid in self.learners]
         for lid in list(self.learners):
             self.learner_lost(lid)
 
@@ -315,14 +346,17 @@ class Leader:
         observer = pkt.type == OBSERVERINFO
         if sid == self.myid:
             raise LearnerGone("a learner with our own id %d" % sid)
-        if sid not in self.membership.members:
+        if sid not in self.membership.members and not self.reconfig_enabled:
             raise LearnerGone("server %d is not in the configuration" % sid)
+        # With reconfigEnabled a server outside the configuration follows as
+        # a non-voting participant (or observes), as in ZooKeeper: that is
+        # how a new server gets synced before a reconfig adds it.
         old = self._by_sid.get(sid)
         if old is not None and old != ln.lid:
             self._drop(self.learners[old], "replaced by a new connection from the same server")
         self._by_sid[sid] = ln.lid
         ln.sid = sid
-        ln.observer = observer or sid not in self.voters
+        ln.observer = observer or (sid not in self.voters and not self.reconfig_enabled)
         ln.accepted_epoch = epoch_of(pkt.zxid)
         ln.state = EPOCH_SENT
         if self.epoch is None:
@@ -335,6 +369,13 @@ class Leader:
 
     def _choose_epoch(self):
         self.epoch = max(self._info_sids.values()) + 1
+        if (self.reconfig_enabled and self.membership.version == 0
+                and self.last_seen.version == 0):
+            # ZOOKEEPER-1783, as Leader.lead: the initial config (version 0)
+            # gets the new epoch's first zxid as its version once the epoch
+            # is established; NEWLEADER already carries it.
+            self.last_seen = self.membership.with_version(make_zxid(self.epoch, 0))
+            self.config_text = self.last_seen.config_text().encode()
         self.storage.write_epoch(ACCEPTED_EPOCH, self.epoch)
         self.accepted_epoch = self.epoch
         self.phase = WAIT_EPOCH_ACKS
@@ -525,6 +566,10 @@ class Leader:
         self.last_committed = max(self.last_committed, start)
         for sid, s in self.core.sessions.sessions.items():
             self.core.sessions.add(sid, s.timeout_ms, now_ms)
+        if self.reconfig_enabled and self.last_seen.version > self.membership.version:
+            self._activate(self.last_seen, self.myid, now_ms)
+            # Outside any txn, as QuorumPeer.initConfigInZKDatabase.
+            tree.set_config(self.config_text, self.membership.version, now_ms)
         self.core.serving = True
         for ln in self.learners.values():
             if ln.state == SYNCED:
@@ -540,7 +585,14 @@ class Leader:
         size = len(data)
         _, low, high = self.proposal_sizes
         self.proposal_sizes = (size, size if low < 0 else min(low, size), max(high, size))
-        self.outstanding[hdr.zxid] = _Proposal(hdr, txn, data)
+        config = None
+        if hdr.type == OpCode.reconfig:
+            config = parse_config_text(txn.data.decode())
+            self.last_seen = config
+        next_voters = None
+        if self.last_seen.version > self.membership.version:
+            next_voters = frozenset(self.last_seen.voters)
+        self.outstanding[hdr.zxid] = _Proposal(hdr, txn, data, next_voters, config)
         self.last_proposed = hdr.zxid
         self._to_log.append((hdr, txn))
         pkt = None
@@ -570,13 +622,19 @@ class Leader:
 
     def _try_commit(self, now_ms) -> None:
         out = self.outstanding
-        while out:
+        while out and self.allowed_to_commit:
             zxid, p = next(iter(out.items()))
             if not self._quorum(p.acks):
+                return
+            nv = p.next_voters
+            if nv is not None and len(nv.intersection(p.acks)) * 2 <= len(nv):
                 return
             del out[zxid]
             self.last_committed = zxid
             self.history.append((p.hdr, p.txn, p.data))
+            if p.config is not None:
+                self._commit_reconfig(zxid, p, now_ms)
+                continue
             commit = inform = None
             for ln in self.learners.values():
                 if ln.state not in (NEWLEADER_SENT, SYNCED, STREAMING):
@@ -599,6 +657,129 @@ class Leader:
     def _apply(self, hdr, txn, now_ms) -> None:
         self.core.commit([(hdr, txn)], now_ms)
         self._committed.append((hdr, txn))
+        if not self.allowed_to_commit and self._handoff_zxid == hdr.zxid:
+            # The reconfig that named another leader is applied here too:
+            # our learners follow that one now (they heard so in its
+            # COMMITANDACTIVATE), and so does this server (the peer's handoff).
+            self._lose("the new configuration is led by server %d" % self._handoff_to,
+                       keep_sends=True)
+
+    # --- reconfig --------------------------------------------------------------------------
+    _handoff_zxid = None
+    _handoff_to = None
+
+    @property
+    def handoff_to(self):
+        """The leader a committed reconfig named in our place, or None."""
+        return self._handoff_to
+
+    def _designated_leader(self, p) -> int:
+        """Leader.getDesignatedLeader: this server while it is a voter of the
+        new config at the same quorum address; otherwise, of the new voters
+        that acked the reconfig, the one that acked the most proposals after
+        it (the most up to date)."""
+        new = p.config
+        me = new.voters.get(self.myid)
+        old_me = self.membership.members.get(self.myid)
+        if me is not None and old_me is not None and (me.host, me.quorum_port) == (
+                old_me.host, old_me.quorum_port):
+            return self.myid
+        candidates = sorted(s for s in p.acks if s in new.voters and s != self.myid)
+        best = candidates[0]
+        for later in self.outstanding.values():
+            keep = [s for s in candidates if s in later.acks]
+            if not keep:
+                break
+            candidates = keep
+            best = candidates[0]
+            if len(candidates) == 1:
+                break
+        return best
+
+    def _commit_reconfig(self, zxid, p, now_ms) -> None:
+        """Leader.tryToCommit for a reconfig: activate the new config here,
+        COMMITANDACTIVATE to followers and INFORMANDACTIVATE to observers,
+        both carrying the designated leader's sid."""
+        designated = self._designated_leader(p)
+        self._activate(p.config, designated, now_ms)
+        commit = encode_packet(COMMITANDACTIVATE, zxid, encode_suggested_leader(designated))
+        inform = encode_packet(INFORMANDACTIVATE, zxid,
+                               encode_suggested_leader(designated, p.data))
+        for ln in self.learners.values():
+            if ln.state in (NEWLEADER_SENT, SYNCED, STREAMING):
+                self._to_packet(ln.lid, inform if ln.observer else commit)
+        if designated != self.myid:
+            log.info("reconfig %#x commits a configuration led by server %d: this leader "
+                     "commits nothing more", zxid, designated)
+            self.allowed_to_commit = False
+            self._handoff_zxid = zxid
+            self._handoff_to = designated
+        if not self._apply_wait and zxid <= self._logged_zxid:
+            self._apply(p.hdr, p.txn, now_ms)
+        else:
+            self._apply_wait.append((p.hdr, p.txn))
+        for lid in self._pending_syncs.pop(zxid, ()):
+            self._to(lid, SYNC, 0)
+
+    def _activate(self, config, designated, now_ms) -> None:
+        """The committed config is ``config`` from now on (QuorumPeer.processReconfig)."""
+        log.info("configuration version %#x in force: %s", config.version,
+                 ", ".join(config.members[s].config_line() for s in sorted(config.members)))
+        self.membership = config
+        if self.last_seen.version < config.version:
+            self.last_seen = config
+        self.voters = config.voters
+        self._voter_ids = frozenset(config.voters)
+        self.config_text = self.last_seen.config_text().encode()
+        self.activated.append((config, designated))
+        # Outstanding proposals made while the reconfig was pending keep the
+        # quorum they were proposed under (old and new); later ones need the
+        # new one alone.
+
+    def prep_reconfig(self, req, zxid) -> bytes:
+        """PrepRequestProcessor's reconfig checks, in its order; the new
+        config text (version ``zxid``) or KeeperError."""
+        if self.last_seen.version != self.membership.version:
+            raise KeeperError(Err.RECONFIGINPROGRESS)
+        if req.curConfigId != -1 and req.curConfigId != self.last_seen.version:
+            raise KeeperError(Err.BADVERSION)
+        if req.newMembers is not None:
+            text = req.newMembers.replace(",", "\n")
+            try:
+                new = parse_config_text(text)
+            except MembershipError:
+                raise KeeperError(Err.BADARGUMENTS) from None
+            members = new.members
+        else:
+            members = dict(self.last_seen.members)
+            for leaving in _java_split(req.leavingServers):
+                sid = _java_long(leaving)
+                members.pop(sid, None)
+            for joiner in _java_split(req.joiningServers):
+                parts = [x.strip() for x in joiner.split("=") if x.strip()]
+                if len(parts) != 2:
+                    raise KeeperError(Err.BADARGUMENTS)
+                sid = _java_long(parts[0][parts[0].rfind(".") + 1:])
+                try:
+                    m = parse_server(sid, parts[1])
+                except MembershipError:
+                    raise KeeperError(Err.BADARGUMENTS) from None
+                if m.client_port is None:
+                    raise KeeperError(Err.BADARGUMENTS)
+                for other in members.values():
+                    if other.sid != sid and _same_address(m, other):
+                        raise KeeperError(Err.BADARGUMENTS)
+                members.pop(sid, None)
+                members[sid] = m
+        new = Membership(members, zxid)
+        if len(new.voters) < (2 if self.standalone_enabled else 1):
+            raise KeeperError(Err.BADARGUMENTS)
+        synced = {self.myid} if self.myid in new.voters else set()
+        synced.update(ln.sid for ln in self.learners.values()
+                      if ln.state == SYNCED and not ln.observer and ln.sid in new.voters)
+        if not new.is_quorum(synced):
+            raise KeeperError(Err.NEWCONFIGNOQUORUM)
+        return new.config_text().encode()
 
     def _request(self, ln, pkt, now_ms):
         if ln.state != SYNCED or self.phase != BROADCAST:
@@ -675,6 +856,28 @@ class Leader:
                 if ln.state in (NEWLEADER_SENT, SYNCED):
                     self._to(ln.lid, PING, self.last_proposed)
         self.proposer.tick(now_ms)
+
+
+def _java_split(text) -> list:
+    """ZooKeeper's StringUtils.split(text, ","): trimmed, empty pieces dropped."""
+    if text is None:
+        return []
+    return [piece.strip() for piece in text.split(",") if piece.strip()]
+
+
+def _java_long(text) -> int:
+    """Long.parseLong: a request whose number does not parse gets
+    MARSHALLINGERROR (a NumberFormatException is no ConfigException there)."""
+    digits = text[1:] if text[:1] in "+-" else text
+    if not digits.isdigit() or not digits.isascii():
+        raise KeeperError(Err.MARSHALLINGERROR)
+    return int(text)
+
+
+def _same_address(a, b) -> bool:
+    """QuorumServer.checkAddressDuplicate: a quorum or election address in use."""
+    taken = {(b.host, b.quorum_port), (b.host, b.election_port)}
+    return (a.host, a.quorum_port) in taken or (a.host, a.election_port) in taken
 
 
 _HANDLERS = {

@@ -37,6 +37,12 @@ it on the wire between Debian's 3.8.0 servers):
    INFORM (observers): persist and apply.  PING: answer with the sessions our
    clients hold.  SYNC: answer the oldest forwarded sync.
 
+Reconfig: a reconfig PROPOSAL's config is reported as seen
+(``config_events``); COMMITANDACTIVATE (INFORMANDACTIVATE for an observer)
+commits it and, once applied, reports it in force with the designated leader;
+NEWLEADER's config is in force at UPTODATE.  The peer decides whether the
+role ends (QuorumPeer.processReconfig).
+
 Writes of our clients go to the leader: :class:`Forwarder` takes the
 proposer's place in the front end and turns each into a REQUEST packet; the
 reply leaves when the txn with the same (session id, cxid) commits.
@@ -59,11 +65,12 @@ from ..core.driver import Ready
 from ..storage.snapshot import SnapshotBodyReader
 from ..storage.store import ACCEPTED_EPOCH, CURRENT_EPOCH
 from .epochs import epoch_of, make_zxid
+from .membership import MembershipError, parse_config_text
 from .packets import (
-    ACK, ACKEPOCH, COMMIT, DIFF, FOLLOWERINFO, INFORM,
+    ACK, ACKEPOCH, COMMIT, COMMITANDACTIVATE, DIFF, FOLLOWERINFO, INFORM, INFORMANDACTIVATE,
     LEADERINFO, NEWLEADER, OBSERVERINFO, PING, PROPOSAL, REQUEST, REVALIDATE, SNAP, SYNC,
     TRUNC, UPTODATE, PacketError, RequestPayload, SnapshotChunk, decode_revalidate_reply,
-    decode_txn, encode_ack_epoch, encode_learner_info, encode_packet,
+    decode_suggested_leader, decode_txn, encode_ack_epoch, encode_learner_info, encode_packet,
     encode_revalidate_request, encode_touches, packet_name,
 )
 
@@ -129,7 +136,7 @@ class Learner:
     def __init__(self, core, storage, myid: int, observer: bool, accepted_epoch: int,
                  current_epoch: int, last_logged_zxid: int, now_ms: int, tick_ms: int = 2000,
                  init_limit: int = 10, sync_limit: int = 5, config_version: int = 0,
-                 config_text: bytes = b""):
+                 config_text: bytes = b"", reconfig_enabled: bool = False):
         self.core = core
         self.storage = storage
         self.myid = myid
@@ -148,6 +155,13 @@ class Learner:
         self.sync_mode = None          # DIFF, TRUNC or SNAP
         self.serving = False
         self.leader_config = None      # NEWLEADER's config text
+        self.reconfig_enabled = reconfig_enabled
+        #: Configs to act on, for the peer: ("next", Membership) for a
+        #: reconfig proposed, ("activate", Membership, designated leader sid
+        #: or None) for one in force (QuorumPeer.processReconfig).
+        self.config_events = []
+        self._newleader_config = None  # NEWLEADER's config, activated at UPTODATE
+        self._activate_at = {}         # zxid -> (Membership, designated): once applied
         self._send = []
         self._committed = []
         # Txns received, not yet handed out to persist: (hdr, txn, digest, ack).
@@ -231,6 +245,11 @@ class Learner:
 
     def connection_lost(self, reason: str = "connection to the leader lost") -> None:
         self._lose(reason)
+
+    def reconfigured(self, membership, config_text: bytes) -> None:
+        """The peer activated ``membership``: our own view from now on."""
+        self.config_version = membership.version
+        self.config_text = config_text
 
     def _lose(self, reason: str) -> None:
         if self.phase == LOST:
@@ -336,19 +355,71 @@ class Learner:
         self._last_queued = hdr.zxid
         return hdr, txn, digest
 
+    def _observer_ignores(self, pkt) -> bool:
+        """A Java leader syncs an observer with the txns it committed and has
+        not applied yet as PROPOSAL + COMMIT pairs, as for a follower
+        (Leader.startForwarding); Learner.syncWithLeader takes them until
+        UPTODATE, and Observer.processPacket ignores them after it."""
+        if not self.observer:
+            return False
+        if self._uptodate_seen:
+            log.warning("ignoring %s %#x: we observe", packet_name(pkt.type), pkt.zxid)
+            return True
+        return False
+
     def _proposal(self, pkt, now_ms):
-        if self.observer:
-            raise LeaderLost("PROPOSAL sent to an observer")
+        if self._observer_ignores(pkt):
+            return
         self._expect(SYNCING, NEWLEADER_PERSIST, BROADCAST)
         hdr, txn, digest = self._txn(pkt)
         self._proposed[hdr.zxid] = (hdr, txn)
+        if hdr.type == OpCode.reconfig and self.reconfig_enabled:
+            # Follower.processPacket: the proposed config is the last seen one.
+            self.config_events.append(("next", self._config_of(txn)))
         # During sync this waits for NEWLEADER (see ``ready``), then is acked.
         self._to_log.append((hdr, txn, digest, True))
 
+    def _config_of(self, txn):
+        try:
+            return parse_config_text(bytes(txn.data or b"").decode("utf-8", "replace"))
+        except MembershipError as e:
+            raise LeaderLost("a reconfig txn with a config we cannot read: %s" % e) from None
+
+    def _commit_and_activate(self, pkt, now_ms):
+        """COMMIT of a reconfig, with the designated leader's sid as data."""
+        if self.observer:
+            raise LeaderLost("COMMITANDACTIVATE sent to an observer")
+        designated, _ = decode_suggested_leader(pkt.data)
+        first = next(iter(self._proposed), None)
+        if first is None or first != pkt.zxid:
+            raise LeaderLost("COMMITANDACTIVATE %#x, but the oldest proposal is %s"
+                             % (pkt.zxid, None if first is None else "%#x" % first))
+        hdr, txn = self._proposed[first]
+        if hdr.type != OpCode.reconfig:
+            raise LeaderLost("COMMITANDACTIVATE of a txn that is no reconfig")
+        self._will_activate(hdr, txn, designated)
+        self._commit(pkt, now_ms)
+
+    def _inform_and_activate(self, pkt, now_ms):
+        """INFORM of a reconfig: the designated leader's sid, then the txn."""
+        if not self.observer:
+            raise LeaderLost("INFORMANDACTIVATE sent to a follower")
+        designated, rest = decode_suggested_leader(pkt.data)
+        hdr, txn, _ = decode_txn(rest)
+        if hdr.type != OpCode.reconfig:
+            raise LeaderLost("INFORMANDACTIVATE of a txn that is no reconfig")
+        self._will_activate(hdr, txn, designated)
+        pkt = _Repacked(pkt.zxid, rest)
+        self._inform(pkt, now_ms)
+
+    def _will_activate(self, hdr, txn, designated):
+        if self.reconfig_enabled:
+            self._activate_at[hdr.zxid] = (self._config_of(txn), designated)
+
     def _commit(self, pkt, now_ms):
         self._expect(SYNCING, NEWLEADER_PERSIST, BROADCAST)
-        if self.observer:
-            raise LeaderLost("COMMIT sent to an observer")
+        if self._observer_ignores(pkt):
+            return
         zxid = pkt.zxid
         if not self._proposed:
             raise LeaderLost("COMMIT %#x with no proposal outstanding" % zxid)
@@ -404,6 +475,12 @@ class Learner:
 
     def _apply(self, hdr, txn, now_ms, report=True):
         self.core.commit([(hdr, txn)], now_ms)
+        if self._activate_at:
+            act = self._activate_at.pop(hdr.zxid, None)
+            if act is not None:
+                # processReconfig: the config is in force once its txn is
+                # applied; /zookeeper/config already shows it (the txn's data).
+                self.config_events.append(("activate", act[0], act[1]))
         if report:
             # The edge counts these towards its next snapshot.  Not those
             # applied during a SNAP/TRUNC sync: the NEWLEADER snapshot holds
@@ -431,6 +508,16 @@ class Learner:
             raise LeaderLost("NEWLEADER for epoch %d, LEADERINFO said %d"
                              % (epoch_of(pkt.zxid), self.new_epoch))
         self.leader_config = pkt.data
+        if self.reconfig_enabled and pkt.data is not None and len(pkt.data) > 1:
+            # Learner.syncWithLeader: the leader's last seen config, in force
+            # at UPTODATE.
+            try:
+                self._newleader_config = parse_config_text(
+                    bytes(pkt.data).decode("utf-8", "replace"))
+            except MembershipError as e:
+                log.warning("NEWLEADER with a config we cannot read (%s): ignored", e)
+            else:
+                self.config_events.append(("next", self._newleader_config))
         log.info("synced by %s to zxid %#x (epoch %d)", packet_name(self.sync_mode),
                  self.core.tree.last_zxid if self.sync_mode != DIFF or not self._sync_committed
                  else self._sync_committed[-1][0].zxid, self.new_epoch)
@@ -464,6 +551,9 @@ class Learner:
         if self.phase != BROADCAST or self._uptodate_seen:
             raise LeaderLost("out of order")
         self._uptodate_seen = True
+        if self._newleader_config is not None:
+            self.config_events.append(("activate", self._newleader_config, None))
+            self._newleader_config = None
         self._start_serving()
 
     def _start_serving(self):
@@ -521,11 +611,20 @@ _HANDLERS = {
     COMMIT: Learner._commit,
     INFORM: Learner._inform,
     NEWLEADER: Learner._newleader,
+    COMMITANDACTIVATE: Learner._commit_and_activate,
+    INFORMANDACTIVATE: Learner._inform_and_activate,
     UPTODATE: Learner._uptodate,
     PING: Learner._ping,
     SYNC: Learner._sync,
     REVALIDATE: Learner._revalidate,
 }
 
-# Reconfig (COMMITANDACTIVATE, INFORMANDACTIVATE) is not supported: like any packet
-# without a handler, it ends the conversation.
+
+class _Repacked:
+    """An INFORMANDACTIVATE seen as the INFORM it wraps."""
+    __slots__ = ("type", "zxid", "data")
+
+    def __init__(self, zxid, data):
+        self.type = INFORM
+        self.zxid = zxid
+        self.data = data

@@ -151,9 +151,66 @@ class Membership:
         return sum(1 for s in set(sids) if s in self.voters) * 2 > len(self.voters)
 
     def config_text(self) -> str:
-        lines = [self.members[sid].config_line() for sid in sorted(self.members)]
+        """As ZooKeeper's QuorumMaj.toString: one ``server.N=`` line per
+        member in its HashMap's order, then ``version=<hex>``."""
+        lines = [self.members[sid].config_line() for sid in java_long_order(self.members)]
         lines.append("version=%x" % self.version)
         return "\n".join(lines)
+
+    def with_version(self, version: int) -> "Membership":
+        return Membership(self.members, version)
+
+    def same_members(self, other) -> bool:
+        return other is not None and self.members == other.members
+
+
+def java_long_order(sids) -> list:
+    """The order a ``java.util.HashMap<Long, ...>`` filled one key at a time
+    iterates ``sids`` in: by bucket (Long.hashCode spread as HashMap.hash
+    does, masked by a table of 16 doubled past 3/4 full), ties by sid (the
+    insertion order of the maps ZooKeeper copies from, for the sids a
+    reconfig produces)."""
+    sids = list(sids)
+    capacity = 16
+    while len(sids) > capacity * 3 // 4:
+        capacity *= 2
+
+    def bucket(sid):
+        v = sid & 0xFFFFFFFFFFFFFFFF
+        h = (v ^ (v >> 32)) & 0xFFFFFFFF
+        return (h ^ (h >> 16)) & (capacity - 1)
+    return sorted(sids, key=lambda s: (bucket(s), s))
+
+
+def parse_config_text(text: str) -> Membership:
+    """A config string as ZooKeeper writes it (/zookeeper/config, a reconfig
+    txn, NEWLEADER's data, a dynamic config file): ``server.N=`` lines and
+    ``version=<hex>``; blank lines and ``#`` comments are skipped.  Raises
+    MembershipError naming the line at fault."""
+    servers = {}
+    version = 0
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "=" not in line:
+            raise MembershipError("%r: expected key=value" % line)
+        key, value = (x.strip() for x in line.split("=", 1))
+        if key == "version":
+            try:
+                version = int(value, 16)
+            except ValueError:
+                raise MembershipError("%r: the version is not a hex number" % line) from None
+        elif key.startswith("server."):
+            try:
+                sid = int(key[7:])
+            except ValueError:
+                raise MembershipError("%r: invalid server id" % line) from None
+            servers[sid] = parse_server(sid, value)
+        else:
+            raise MembershipError("%r: only server.N and version lines belong in a dynamic "
+                                  "configuration" % line)
+    return Membership(servers, version)
 
 
 def build(servers: dict, standalone_enabled: bool = True, version: int = 0):

@@ -42,13 +42,18 @@ log = logging.getLogger("zkwire.peer")
 class QuorumPeer:
     def __init__(self, core, storage, myid: int, membership, now_ms: int, tick_ms: int = 2000,
                  init_limit: int = 10, sync_limit: int = 5, config_text: str = None,
-                 read_only_enabled: bool = False, snap_slice_nodes: int = None):
+                 read_only_enabled: bool = False, snap_slice_nodes: int = None,
+                 standalone_enabled: bool = True):
         #: Nodes a leader's SNAP capture copies per turn (None: the leader's default).
         self.snap_slice_nodes = snap_slice_nodes
         self.core = core
         self.storage = storage
         self.myid = myid
         self.membership = membership
+        #: The newest config seen (a reconfig proposed, not yet committed).
+        self.last_seen = membership
+        self.reconfig_enabled = core.config.reconfig_enabled
+        self.standalone_enabled = standalone_enabled
         self.tick_ms = tick_ms
         self.init_limit = init_limit
         self.sync_limit = sync_limit
@@ -67,9 +72,12 @@ class QuorumPeer:
         self._conns = []                 # connections with output, taken by a role's ready()
         self._batch_role = None
         self._reload_pending = False
+        #: The leader a committed reconfig named, while the role it ended winds down.
+        self._designated = None
         self.current_epoch, self.accepted_epoch = load_epochs(storage, core.tree.last_zxid)
         self.election = Election(myid, membership, core.tree.last_zxid, self.current_epoch,
                                  self.config_text)
+        self.election.reconfig_enabled = self.reconfig_enabled
         core.serving = False
 
     # --- the driver contract -----------------------------------------------------------
@@ -77,6 +85,8 @@ class QuorumPeer:
         self._start_election(now_ms)
 
     def ready(self, persist: bool = True) -> Ready:
+        if self.role is not None:
+            self._config_events(None)     # a leader's reconfig proposed by a client
         sends = self._drain_election()
         role = self.role
         conns, self._conns = self._conns, []
@@ -133,6 +143,15 @@ class QuorumPeer:
     # --- election ------------------------------------------------------------------------
     def election_message(self, sid: int, notification, now_ms: int) -> None:
         self.election.receive(sid, notification, now_ms)
+        newer, self.election.newer_config = self.election.newer_config, None
+        if newer is not None and self.role is None:
+            # FastLeaderElection: processReconfig, then a new election under
+            # the config a peer told us about (its version is higher).
+            log.info("server %d has configuration version %#x (ours %#x): restarting the "
+                     "election under it", sid, newer.version, self.membership.version)
+            self._activate(newer, None, now_ms)
+            self._start_election(now_ms)
+            return
         if self.role is None:
             self._after_election(now_ms)
 
@@ -166,14 +185,16 @@ class QuorumPeer:
                                self.accepted_epoch, self.current_epoch, now_ms,
                                tick_ms=self.tick_ms, init_limit=self.init_limit,
                                sync_limit=self.sync_limit, config_text=self.config_text,
-                               history=self._history(), snap_slice_nodes=self.snap_slice_nodes)
+                               history=self._history(), snap_slice_nodes=self.snap_slice_nodes,
+                               standalone_enabled=self.standalone_enabled)
+            self._config_events(now_ms)
             return
         self.state = state
         self.role = Learner(self.core, self.storage, self.myid, self.observer,
                             self.accepted_epoch, self.current_epoch, tree.last_zxid, now_ms,
                             tick_ms=self.tick_ms, init_limit=self.init_limit,
                             sync_limit=self.sync_limit, config_version=self.membership.version,
-                            config_text=self.config_text)
+                            config_text=self.config_text, reconfig_enabled=self.reconfig_enabled)
         m = self.membership.members[vote.leader]
         self._send.append(("dial", vote.leader, m.host, m.quorum_port))
 
@@ -211,7 +232,63 @@ class QuorumPeer:
         if isinstance(self.role, Leader):
             self.role.learner_lost(lid)
 
+    # --- reconfig ------------------------------------------------------------------------
+    def _config_events(self, now_ms) -> None:
+        """Act on the configs the role saw (QuorumPeer's setLastSeenQuorumVerifier
+        and processReconfig); ``("config", "next"|"committed", Membership)``
+        tells the edge to write the dynamic config file."""
+        role = self.role
+        if isinstance(role, Leader):
+            events = [("activate", ms, d) for ms, d in role.activated]
+            role.activated = []
+            if role.last_seen.version > self.last_seen.version:
+                events.insert(0, ("next", role.last_seen))
+        else:
+            events, role.config_events = role.config_events, []
+        for ev in events:
+            if ev[0] == "next":
+                if ev[1].version > self.last_seen.version:
+                    self.last_seen = ev[1]
+                    self._send.append(("config", "next", ev[1]))
+            else:
+                self._activate(ev[1], ev[2], now_ms)
+
+    def _activate(self, ms, designated, now_ms) -> None:
+        prev = self.membership
+        if ms.version <= prev.version:
+            return
+        self.membership = ms
+        if ms.version > self.last_seen.version:
+            self.last_seen = ms
+        self.config_text = ms.config_text().encode()
+        self.election.reconfigure(ms, self.config_text)
+        self._send.append(("config", "committed", ms))
+        was_observer = self.observer
+        self.observer = self.myid in ms.observers
+        role = self.role
+        if isinstance(role, Leader):
+            return         # the leader hands off by itself (Leader._commit_reconfig)
+        if not isinstance(role, Learner):
+            return
+        role.reconfigured(ms, self.config_text)
+        if designated is None and now_ms is not None:
+            # UPTODATE: the config NEWLEADER carried, in force without a txn.
+            self.core.tree.set_config(self.config_text, ms.version, now_ms)
+        role_change = was_observer != self.observer
+        if designated is not None:
+            leader_change = designated != self.leader_sid
+        else:
+            old, new = prev.voters.get(self.leader_sid), ms.voters.get(self.leader_sid)
+            leader_change = (old is None or new is None
+                             or (old.host, old.quorum_port) != (new.host, new.quorum_port))
+        if role_change or leader_change:
+            if designated is not None:
+                self._designated = designated
+            role._lose("changes proposed in reconfig")
+
     def _check_role(self, now_ms) -> None:
+        if self.role is not None:
+            self._config_events(now_ms)
         role = self.role
         if role is None or not role.lost:
             if role is not None and self.state != LOOKING:
@@ -230,10 +307,22 @@ class QuorumPeer:
         if self._batch_role is not None:
             return           # the batch in flight lands first
         self._reload_pending = False
+        if isinstance(role, Leader) and role.handoff_to is not None:
+            self._designated = role.handoff_to
         self.role = None
         tree, sessions, last, _ = self.storage.recover()
         self.core.replace_state(tree, sessions, now_ms)
         self.current_epoch, self.accepted_epoch = load_epochs(self.storage, last)
+        designated, self._designated = self._designated, None
+        if designated is not None and (designated == self.myid
+                                       or designated in self.membership.voters):
+            # QuorumPeer.updateServerState after a reconfig named the
+            # leader: straight to that role, no election.
+            self.looking_since_ms = now_ms
+            self.elections += 1
+            self.election.adopt(designated, last, self.current_epoch, now_ms)
+            self._after_election(now_ms)
+            return
         self._start_election(now_ms)
 
     def _note_epoch(self, role) -> None:

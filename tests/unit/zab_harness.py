@@ -27,8 +27,9 @@ def membership(voters=3, observers=0):
 class Node:
     """One server: its disk survives ``restart`` (a crash loses what was not synced)."""
 
-    def __init__(self, sid, tick_ms=100):
+    def __init__(self, sid, tick_ms=100, reconfig_enabled=False):
         self.sid = sid
+        self.reconfig_enabled = reconfig_enabled
         self.disk = MemoryDisk()
         self.tick_ms = tick_ms
         self.role = None
@@ -37,8 +38,10 @@ class Node:
     def load(self, now):
         self.storage = Storage("/data%d" % self.sid, disk=self.disk, prealloc_bytes=4096)
         tree, sessions, last, _ = self.storage.recover()
-        self.core = ServerCore(CoreConfig(tick_ms=self.tick_ms, server_id=self.sid), None, now,
-                               tree=tree)
+        self.core = ServerCore(CoreConfig(tick_ms=self.tick_ms, server_id=self.sid,
+                                          reconfig_enabled=self.reconfig_enabled,
+                                          skip_acl=self.reconfig_enabled),
+                               None, now, tree=tree)
         for s, t in sessions.items():
             self.core.sessions.add(s, t, now)
         self.last_zxid = last
@@ -55,11 +58,13 @@ class Node:
 
 
 class Ensemble:
-    def __init__(self, voters=3, observers=0, leader=None, tick_ms=100, epochs=None):
+    def __init__(self, voters=3, observers=0, leader=None, tick_ms=100, epochs=None,
+                 reconfig_enabled=False):
         self.members = membership(voters, observers)
         self.now = 1000
         self.tick_ms = tick_ms
-        self.nodes = {sid: Node(sid, tick_ms) for sid in self.members.members}
+        self.reconfig_enabled = reconfig_enabled
+        self.nodes = {sid: Node(sid, tick_ms, reconfig_enabled) for sid in self.members.members}
         self.trace = []          # (from, to, packet name, zxid)
         self.links = {}          # learner sid -> (decoder at leader, decoder at learner)
         self.slow_disks = set()  # sids whose fsyncs are reported only by finish_persist
@@ -94,7 +99,9 @@ class Ensemble:
         cur, acc = self._epochs(node)
         node.role = Learner(node.core, node.storage, sid, sid in self.members.observers, acc,
                             cur, node.core.tree.last_zxid, self.now, tick_ms=self.tick_ms,
-                            init_limit=10, sync_limit=5)
+                            init_limit=10, sync_limit=5,
+                            config_text=self.members.config_text().encode(),
+                            reconfig_enabled=self.reconfig_enabled)
         self.links[sid] = (QuorumStreamDecoder(from_leader=False),
                            QuorumStreamDecoder(from_leader=True))
         self.leader.learner_connected(sid, self.now)

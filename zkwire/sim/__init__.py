@@ -38,8 +38,10 @@ nothing reads a clock (the trace hash is the same on CPython and PyPy, and
 whatever ``PYTHONHASHSEED`` is).
 
 Not modelled yet: partitions between clients and servers (clients only lose
-a server when it dies, closes them or a connection is reset), observers and
-participants changing roles (no reconfig), the election port's own
+a server when it dies, closes them or a connection is reset), observers
+changing roles (``--reconfig`` only removes and adds back the last
+participant; each node keeps its last config in force across crashes, as
+its dynamic config file), the election port's own
 connection handshake (notifications travel on per-pair streams; a peer that
 comes back gets its peers' last notifications, as QuorumCnxManager re-sends
 them), a purge of old snapshots and logs, the Twisted edge's flow control

@@ -365,8 +365,23 @@ class SimClient:
             ops = [(OpCode.check, dict(path=path, version=version)),
                    (OpCode.setData, dict(path=path, data=data, version=-1))]
             self.send(xid, OpCode.multi, ops, path)
+        elif self.world.config.reconfig and rng.random() < 0.5:
+            self._reconfig(xid)
         else:
             self.send(xid, OpCode.closeSession, None, None)
+
+    def _reconfig(self, xid) -> None:
+        """Remove the last participant, or add it back (SimConfig.reconfig)."""
+        sid = self.world.config.members
+        if self.rng.random() < 0.5:
+            req = dict(joiningServers=None, leavingServers=str(sid), newMembers=None,
+                       curConfigId=-1)
+        else:
+            m = self.world.membership.members[sid]
+            req = dict(joiningServers="server.%d=%s:%d:%d:participant;%s:%d" % (
+                sid, m.host, m.quorum_port, m.election_port, m.client_host, m.client_port),
+                leavingServers=None, newMembers=None, curConfigId=-1)
+        self.send(xid, OpCode.reconfig, req, None)
 
     # --- what the server says ---------------------------------------------------------
     def on_output(self, link, items) -> None:

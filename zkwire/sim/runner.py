@@ -120,11 +120,14 @@ def _config(args) -> SimConfig:
     return SimConfig(members=args.members, observers=args.observers, steps=args.steps,
                      faults=args.faults, clients=args.clients,
                      stop_on_violation=not args.keep_going,
-                     recursive_watches=args.recursive_watches)
+                     recursive_watches=args.recursive_watches,
+                     reconfig=getattr(args, "reconfig", False))
 
 
 def replay_command(args, seed) -> str:
     parts = ["zkwire sim --seed %d --members %d --steps %d" % (seed, args.members, args.steps)]
+    if getattr(args, "reconfig", False):
+        parts.append("--reconfig")
     if args.observers:
         parts.append("--observers %d" % args.observers)
     if args.clients != 3:
@@ -151,6 +154,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, help="replay one seed, with its trace")
     p.add_argument("--members", type=int, default=3, choices=(3, 5), help="voters")
     p.add_argument("--observers", type=int, default=0)
+    p.add_argument("--reconfig", action="store_true",
+                   help="reconfigEnabled: clients remove and add back the last participant")
     p.add_argument("--steps", type=int, default=5000, help="events per seed (default 5000)")
     p.add_argument("--clients", type=int, default=3)
     p.add_argument("--faults", type=_parse_faults, default=DEFAULT_FAULTS,

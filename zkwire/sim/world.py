@@ -78,13 +78,18 @@ class SimConfig:
     def __init__(self, members=3, observers=0, steps=5000, faults=DEFAULT_FAULTS, clients=3,
                  tick_ms=100, init_limit=10, sync_limit=5, snap_count=40,
                  fault_interval_ms=1000, stop_on_violation=True, snap_slice_nodes=2,
-                 recursive_watches=False):
+                 recursive_watches=False, reconfig=False):
         self.members = members
         #: Clients also hold a persistent recursive watch on "/" (addWatch,
         #: restored by SetWatches2 on reconnect), and the checker holds its
         #: events to the chosen history.  Off by default: it changes what
         #: every seed's clients do.
         self.recursive_watches = recursive_watches
+        #: reconfigEnabled (ACL checks off): clients now and then remove or
+        #: add back the last participant with a reconfig; each node keeps
+        #: the config it last put in force across crashes, as the dynamic
+        #: config file does.
+        self.reconfig = reconfig
         #: A leader's SNAP capture copies this many nodes per turn: small, so
         #: the simulated trees (tens of nodes) are captured over several
         #: turns, with txns applied in between (a fuzzy snapshot).
@@ -370,6 +375,8 @@ class Node:
         self.world = world
         self.sid = sid
         self.disk = MemoryDisk()
+        #: The config this node last put in force (its dynamic config file).
+        self.config = None
         self.inc = 0
         self.alive = False
         self.machine_up = True
@@ -504,7 +511,9 @@ class Node:
                 self.sid, type(e).__name__, e, traceback.format_exc()))
             self.failed = True
             return
-        core = self.core = SimCore(CoreConfig(tick_ms=cfg.tick_ms, server_id=self.sid), None,
+        core = self.core = SimCore(CoreConfig(tick_ms=cfg.tick_ms, server_id=self.sid,
+                                              reconfig_enabled=cfg.reconfig,
+                                              skip_acl=cfg.reconfig), None,
                                    now, tree=tree)
         core.sim_node = self
         for sid, timeout_ms in sessions.items():
@@ -512,7 +521,7 @@ class Node:
         self.alive = True
         w.trace(self.sid, "boot", self.inc, "%#x" % tree.last_zxid)
         try:
-            self.peer = _new_peer(core, storage, self.sid, w.membership, now, cfg)
+            self.peer = _new_peer(core, storage, self.sid, self.config or w.membership, now, cfg)
         except Exception as e:
             w.checker.violation("exception starting node %d: %s: %s\n%s" % (
                 self.sid, type(e).__name__, e, traceback.format_exc()))
@@ -697,6 +706,11 @@ class Node:
             self.dial_target = item[1]
             self.dial_first_ms = self.now_ms()
             self._dial()
+        elif kind == "config":
+            # The edge writes the dynamic config file atomically: durable here.
+            if item[1] == "committed":
+                self.config = item[2]
+                w.trace(self.sid, "config", "%#x" % item[2].version)
         elif kind == "hangup":
             self.dial_target = None
             self.dial_token += 1
