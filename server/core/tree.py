@@ -171,6 +171,8 @@ class DataTree:
         #: ``strict``: prep validated every txn against this very tree, so a
         #: misfit is our bug and raises TreeError instead of answering a client.
         self.strict = False
+        #: A core.metrics.Metrics fed each write's namespace figure, or None.
+        self.metrics = None
         self.nodes = {}
         #: session id -> {path: Java hashCode or None}, in creation order.
         self.ephemerals = {}
@@ -411,6 +413,8 @@ class DataTree:
                 self.containers.add(path)
             elif kind == "ttl":
                 self.ttls.add(path)
+        if self.metrics is not None:
+            self.metrics.write_ns(path, len(data) if data else 0)
         triggers.append((EventType.NodeCreated, path))
         triggers.append((EventType.NodeChildrenChanged, parent_name or "/"))
         return node.stat()
@@ -447,6 +451,8 @@ class DataTree:
                 self.containers.discard(path)
             elif kind == "ttl":
                 self.ttls.discard(path)
+        if self.metrics is not None:
+            self.metrics.write_ns(path, 0)
         triggers.append((EventType.NodeDeleted, path))
         triggers.append((EventType.NodeChildrenChanged, parent_name or "/"))
 
@@ -462,6 +468,8 @@ class DataTree:
         node.mtime = time_ms
         node.mzxid = zxid
         node.version = version
+        if self.metrics is not None:
+            self.metrics.write_ns(path, len(data) if data else 0)
         triggers.append((EventType.NodeDataChanged, path))
         return node.stat()
 
