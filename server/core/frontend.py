@@ -331,6 +331,7 @@ class ServerCore:
     # --- the handshake -----------------------------------------------------------
     def connect(self, conn: Conn, req, read_only_field: bool, now_ms: int) -> None:
         conn.read_only_field = read_only_field
+        self.metrics.counters["connection_request_count"] += 1
         self.stats.packets_received += 1
         conn.received += 1
         if not self.serving and not (self.read_only and getattr(req, "readOnly", False)):
@@ -816,6 +817,7 @@ class ServerCore:
                 conn.established = True
                 self.session_conn[sid] = conn
                 conn.last_op = OpCode.createSession
+                self.metrics.summaries["updatelatency"].add(now_ms - p.start_ms)
                 conn.last_cxid = 0
                 conn.last_zxid = self.tree.last_zxid
                 self._emit(conn, ("connect", conn.timeout_ms, sid, session_password(sid), False))

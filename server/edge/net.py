@@ -148,6 +148,7 @@ class ClientProtocol(Protocol):
             if self.decoder.buffered() < 4 and len(data) >= 1:
                 word = (bytes(self.decoder._buf) + data)[:4]
                 if len(word) == 4 and word in FOUR_LETTER_WORDS:
+                    srv.core.metrics.counters["bytes_received_count"] += 4
                     self._four_letter_word(word.decode("ascii"))
                     return
         try:
@@ -159,9 +160,11 @@ class ClientProtocol(Protocol):
         core = srv.core
         conn = self.conn
         budget = srv.config.max_output_bytes_per_conn
+        counters = core.metrics.counters
         for f in frames:
             if self.closing or conn.closing or srv.fatal_error is not None:
                 break
+            counters["bytes_received_count"] += 4 + len(f)
             # Decoding touches no state: a failure there is the peer's input
             # (or our codec's bug) and costs this one connection at most.
             try:
@@ -663,6 +666,8 @@ class ZooKeeperServer:
     def _note_fsync(self, ms: float) -> None:
         # A moving average: one slow sync moves it a quarter of the way.
         self.fsync_avg_ms += (ms - self.fsync_avg_ms) * 0.25
+        # ZooKeeper's fsynctime: whole milliseconds per log fsync.
+        self.core.metrics.summaries["fsynctime"].add(int(ms))
 
     def _commit(self, batch) -> None:
         if self.fatal_error is not None:
@@ -698,6 +703,7 @@ class ZooKeeperServer:
             return
         sessions = {sid: s.timeout_ms for sid, s in self.core.sessions.sessions.items()}
         self._snapshot = self.datadir.begin_snapshot(self.core.tree, sessions)
+        self._snapshot_started_ms = self.now_ms()
         self.reactor.callLater(0, self._snapshot_step)
 
     def _snapshot_step(self) -> None:
@@ -713,6 +719,8 @@ class ZooKeeperServer:
 
         def saved(path):
             self._snapshot = None
+            # ZooKeeper's snapshottime: taking the snapshot, start to written.
+            self.core.metrics.summaries["snapshottime"].add(self.now_ms() - self._snapshot_started_ms)
             log.info("snapshot written: %s", path)
 
         def failed(f):
