@@ -62,7 +62,10 @@ def build_server(settings, reactor, disk=None):
     return ZooKeeperServer(
         reactor, core_config, host=host, port=settings.client_port,
         max_buffer=settings.max_buffer, max_client_cnxns=settings.max_client_cnxns,
-        four_letter_whitelist=settings.four_letter_whitelist,
+        # ZooKeeper enables isro whatever the whitelist says when
+        # readonlymode.enabled=true (FourLetterCommands.isEnabled).
+        four_letter_whitelist=tuple(settings.four_letter_whitelist)
+        + (("isro",) if settings.read_only_enabled else ()),
         settings={"dataDir": settings.data_dir or "", "dataLogDir": settings.data_log_dir or ""},
         datadir=datadir, purge_interval_h=settings.purge_interval_h,
         max_cnxns=settings.max_cnxns, global_outstanding_limit=settings.global_outstanding_limit,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import socket
+import struct
 import sys
 import time
 
@@ -23,6 +24,8 @@ FULL_VERSION = "%s-zkwire-%s, built on 1970-01-01 00:00 UTC" % (ZK_COMPAT_VERSIO
 COMMANDS = ("ruok", "srvr", "stat", "conf", "cons", "envi", "mntr", "wchs", "wchc",
             "wchp", "dump", "isro", "crst", "srst", "dirs", "gtmk", "stmk", "hash")
 FOUR_LETTER_WORDS = frozenset(c.encode("ascii") for c in COMMANDS)
+
+DEFAULT_TRACE_MASK = 2 | 16 | 32 | 256
 
 #: Long listings (wchc, wchp, dump) are produced this many lines at a time; the
 #: edge writes a few chunks per reactor turn, so other clients are served while
@@ -80,13 +83,23 @@ class FourLetterWords:
         # ZooKeeper enables srvr whatever the whitelist says.
         wl.add("srvr")
         self.whitelist = wl
-        self.trace_mask = 0
+        #: ZooTrace's text trace mask (gtmk/stmk): CLIENT_REQUEST 2 | SERVER_PACKET
+        #: 16 | SESSION 32 | WARNING 256 by default; 3.8.0's gtmk answers 306.
+        #: zkwire keeps the mask and prints it; it does not trace by it.
+        self.trace_mask = DEFAULT_TRACE_MASK
 
-    def run(self, word: str, proto):
+    def run(self, word: str, proto, extra: bytes = b""):
         """The command's text: a str, or an iterator of str chunks for the long
-        listings (the edge writes them over several reactor turns)."""
+        listings (the edge writes them over several reactor turns).  ``extra``:
+        the bytes that came with the word (stmk's 8-byte mask)."""
         if word not in self.whitelist:
             return "%s is not executed because it is not in the whitelist.\n" % word
+        if word == "stmk":
+            # ZooKeeper reads the mask with one read after the word; short of
+            # 8 bytes its getLong fails and the connection closes, silent.
+            if len(extra) < 8:
+                return ""
+            self.trace_mask = struct.unpack(">q", bytes(extra[:8]))[0]
         # ZooKeeper counts the command itself as one packet received and sent
         # (server-wide) and one received on its own connection.
         st = self.server.core.stats
@@ -423,13 +436,20 @@ class FourLetterWords:
         return "datadir_size: %d\nlogdir_size: %d\n" % (_dir_size(data_dir), _dir_size(log_dir))
 
     def cmd_gtmk(self, proto):
-        return "%d\n" % self.trace_mask
+        # TraceMaskCommand: pw.print, no newline (3.8.0 answers "306").
+        return "%d" % self.trace_mask
 
     def cmd_stmk(self, proto):
-        return "%d\n" % self.trace_mask
+        return "%d" % self.trace_mask
 
     def cmd_hash(self, proto):
-        return "Digest in standalone mode is not supported\n"
+        # DigestCommand prints the tree digests logged every 128 zxids
+        # ("<zxid hex>: <digest>" lines).  zkwire computes no digests: it
+        # answers as ZooKeeper does with zookeeper.digest.enabled=false,
+        # an empty log (README, compatibility table).
+        if self._mode() is None:
+            return NOT_SERVING
+        return ""
 
 
 def _java_text(value) -> str:

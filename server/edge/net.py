@@ -146,10 +146,11 @@ class ClientProtocol(Protocol):
         srv = self.server
         if not self.handshake_done:
             if self.decoder.buffered() < 4 and len(data) >= 1:
-                word = (bytes(self.decoder._buf) + data)[:4]
+                head = bytes(self.decoder._buf) + data
+                word = head[:4]
                 if len(word) == 4 and word in FOUR_LETTER_WORDS:
                     srv.core.metrics.counters["bytes_received_count"] += 4
-                    self._four_letter_word(word.decode("ascii"))
+                    self._four_letter_word(word.decode("ascii"), head[4:12])
                     return
         try:
             frames = self.decoder.feed(data)
@@ -319,10 +320,10 @@ class ClientProtocol(Protocol):
                  self.peer, self.server.close_grace_ms)
         self.transport.abortConnection()
 
-    def _four_letter_word(self, word: str) -> None:
+    def _four_letter_word(self, word: str, extra: bytes = b"") -> None:
         self.closing = True
         self._cancel_idle()
-        out = self.server.fourlw.run(word, self)
+        out = self.server.fourlw.run(word, self, extra)
         if isinstance(out, str):
             self.transport.write(out.encode("utf-8"))
             self.close_gracefully()
