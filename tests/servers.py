@@ -21,6 +21,9 @@ ZK_CLASSPATH = ":".join(
         "/usr/share/java/zookeeper.jar",
         # Debian's zookeeper.jar manifest omits netty-codec; the server wants it.
         "/usr/share/java/netty-codec.jar",
+        # ... and javax.servlet: without it the AdminServer's Jetty cannot load
+        # and ZooKeeper silently runs without one (tests/integration/test_admin.py).
+        "/usr/share/java/servlet-api.jar",
     ]
 )
 

@@ -104,6 +104,31 @@ def cmd_serve(argv) -> int:
         return 1
 
 
+def _start_admin(reactor, settings, server, cfg_path, props):
+    """The AdminServer (admin.enableServer=true), bound before the reactor
+    runs: a port in use is a start-up failure, as in ZooKeeper."""
+    from twisted.internet.error import CannotListenError
+
+    from zkwire.server.edge.admin import AdminCommands, listen
+
+    text = ""
+    if cfg_path:
+        try:
+            with open(cfg_path, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except OSError:
+            text = ""
+    commands = AdminCommands(server, initial_config=text, system_properties=props)
+    try:
+        return listen(reactor, commands, port=settings.admin_server_port,
+                      address=settings.admin_server_address,
+                      command_url=settings.admin_command_url,
+                      idle_timeout_ms=settings.admin_idle_timeout_ms)
+    except CannotListenError as e:
+        raise _StartupError("cannot start the AdminServer on %s:%d: %s" % (
+            settings.admin_server_address, settings.admin_server_port, e.socketError), 2) from None
+
+
 class _StartupError(Exception):
     def __init__(self, message, code):
         super().__init__(message)
@@ -192,6 +217,9 @@ def _serve(argv) -> int:
         except CannotListenError as e:
             raise _StartupError("cannot listen on %s:%d: %s" % (server.host, server.port,
                                                                  e.socketError), 2) from None
+    admin = None
+    if settings.admin_enable_server:
+        admin = _start_admin(reactor, settings, server, args.config, props)
     control = None
     if args.control_port is not None:
         from zkwire.testing.control import listen as listen_control

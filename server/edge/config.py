@@ -79,6 +79,8 @@ CFG_KEYS = {
     "admin.enableServer": ("admin_enable_server", _bool),
     "admin.serverPort": ("admin_server_port", _int),
     "admin.serverAddress": ("admin_server_address", _str),
+    "admin.commandURL": ("admin_command_url", _str),
+    "admin.idleTimeout": ("admin_idle_timeout_ms", _int),
     "jute.maxbuffer": ("max_buffer", _int),
     "skipACL": ("skip_acl", _java_yes),
     "secureClientPort": ("secure_client_port", _int),
@@ -119,6 +121,9 @@ PROP_KEYS = {
     "zookeeper.forceSync": ("force_sync", _bool),
     "zookeeper.admin.enableServer": ("admin_enable_server", _bool),
     "zookeeper.admin.serverPort": ("admin_server_port", _int),
+    "zookeeper.admin.serverAddress": ("admin_server_address", _str),
+    "zookeeper.admin.commandURL": ("admin_command_url", _str),
+    "zookeeper.admin.idleTimeout": ("admin_idle_timeout_ms", _int),
     "zookeeper.globalOutstandingLimit": ("global_outstanding_limit", _int),
     "zookeeper.maxCnxns": ("max_cnxns", _int),
     "zookeeper.containerCheckIntervalMs": ("container_check_interval_ms", _int),
@@ -163,6 +168,12 @@ class Settings:
         self.require_sasl = False
         self.standalone_enabled = True
         self.read_only_enabled = False
+        # The AdminServer (server/edge/admin.py): on only when asked for.
+        self.admin_enable_server = False
+        self.admin_server_port = 8080
+        self.admin_server_address = "0.0.0.0"
+        self.admin_command_url = "/commands"
+        self.admin_idle_timeout_ms = 30000
         self.membership = None       # quorum.membership.Membership of an ensemble
         self.myid = None
         self.peer_type = None
@@ -182,9 +193,6 @@ class Settings:
 #: ``when`` is a predicate on the parsed value: only then is there a warning
 #: (so ``admin.enableServer=false`` or ``digest.enabled=false`` is silent).
 NO_EFFECT = {
-    "admin_enable_server": (lambda v: v, "zkwire has no AdminServer yet"),
-    "admin_server_port": (lambda v: True, "zkwire has no AdminServer yet"),
-    "admin_server_address": (lambda v: True, "zkwire has no AdminServer yet"),
     "local_sessions_enabled": (lambda v: v, "zkwire has no local sessions: every session is global"),
     "local_sessions_upgrading_enabled": (lambda v: v, "zkwire has no local sessions"),
     "emulate_353_ttl": (lambda v: v, "zkwire does not emulate 3.5.3 TTL nodes"),
@@ -292,6 +300,10 @@ def _check(s):
                           % (s.min_session_timeout_ms, s.max_session_timeout_ms))
     if s.data_log_dir is None:
         s.data_log_dir = s.data_dir
+    if not 0 <= s.admin_server_port <= 65535:
+        raise ConfigError("admin.serverPort %d is out of range" % s.admin_server_port)
+    if s.admin_idle_timeout_ms <= 0:
+        raise ConfigError("admin.idleTimeout must be positive, got %d" % s.admin_idle_timeout_ms)
     if "election_alg" in s.given and s.election_alg != 3:
         raise ConfigError("electionAlg=%d: only 3 (fast leader election) exists" % s.election_alg)
     if s.dynamic_config_file:

@@ -23,6 +23,7 @@ logged (at most one line per LIMIT_WARNING_INTERVAL_S).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 
@@ -431,6 +432,8 @@ class ZooKeeperServer:
             # those whose clients do not come back expire through the normal path.
             self.core.sessions.add(sid, timeout_ms, self.now_ms())
         self._snapshot = None
+        #: (zxid, time in s) of the last snapshot written, for last_snapshot.
+        self.last_snapshot = None
         self._purge_call = None
         self.protocols = {}
         self.per_ip = {}
@@ -722,6 +725,12 @@ class ZooKeeperServer:
             self._snapshot = None
             # ZooKeeper's snapshottime: taking the snapshot, start to written.
             self.core.metrics.summaries["snapshottime"].add(self.now_ms() - self._snapshot_started_ms)
+            # lsnp / last_snapshot: the zxid in its name, when it was written (s).
+            try:
+                self.last_snapshot = (int(os.path.basename(path).split(".", 1)[1], 16),
+                                      self.now_ms() // 1000)
+            except (IndexError, ValueError):
+                pass
             log.info("snapshot written: %s", path)
 
         def failed(f):

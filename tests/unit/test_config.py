@@ -177,8 +177,6 @@ def test_ensemble_only_keys_are_accepted_silently_standalone(tmp_path):
 
 
 @pytest.mark.parametrize("line, key", [
-    ("admin.enableServer=true", "admin.enableServer"),
-    ("admin.serverPort=8080", "admin.serverPort"),
     ("localSessionsEnabled=true", "localSessionsEnabled"),
     ("-Dznode.container.checkIntervalMs=1000", "znode.container.checkIntervalMs"),
     ("closeSessionTxn.enabled=false", "closeSessionTxn.enabled"),
