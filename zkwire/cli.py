@@ -129,6 +129,26 @@ def _start_admin(reactor, settings, server, cfg_path, props):
             settings.admin_server_address, settings.admin_server_port, e.socketError), 2) from None
 
 
+def _start_prometheus(reactor, settings, server):
+    """metricsProvider.className=...PrometheusMetricsProvider: /metrics on
+    metricsProvider.httpHost:httpPort.  Like ZooKeeper, a provider that cannot
+    start stops the server from starting."""
+    from twisted.internet.error import CannotListenError
+
+    from zkwire.server.edge import prometheus
+
+    if not prometheus.available():
+        raise _StartupError("metricsProvider.className=%s needs the prometheus_client package "
+                            "(pip install 'zkwire[metrics]')" % settings.metrics_provider_class, 2)
+    try:
+        return prometheus.listen(reactor, server, port=settings.metrics_http_port,
+                                 host=settings.metrics_http_host,
+                                 export_process=settings.metrics_export_jvm_info)
+    except CannotListenError as e:
+        raise _StartupError("cannot start the metrics endpoint on %s:%d: %s" % (
+            settings.metrics_http_host, settings.metrics_http_port, e.socketError), 2) from None
+
+
 class _StartupError(Exception):
     def __init__(self, message, code):
         super().__init__(message)
@@ -220,6 +240,9 @@ def _serve(argv) -> int:
     admin = None
     if settings.admin_enable_server:
         admin = _start_admin(reactor, settings, server, args.config, props)
+    metrics_port = None
+    if settings.metrics_provider_class.endswith(".PrometheusMetricsProvider"):
+        metrics_port = _start_prometheus(reactor, settings, server)
     control = None
     if args.control_port is not None:
         from zkwire.testing.control import listen as listen_control
@@ -253,6 +276,12 @@ def _serve(argv) -> int:
         log.info("zkwire %s serving on %s:%d (tickTime=%d, sessions %d-%d ms)",
                  _version(), server.host, server.port, settings.tick_ms,
                  settings.min_session_timeout_ms, settings.max_session_timeout_ms)
+        if admin is not None:
+            log.info("AdminServer on http://%s:%d%s", settings.admin_server_address,
+                     admin.getHost().port, settings.admin_command_url)
+        if metrics_port is not None:
+            log.info("Prometheus metrics on http://%s:%d/metrics", settings.metrics_http_host,
+                     metrics_port.getHost().port)
 
     # This process is ours alone: keep the cycle collector off the loaded tree.
     from twisted.internet.task import LoopingCall

@@ -148,13 +148,22 @@ def java_avg(total: int, count: int) -> float:
 class Summary:
     """AvgMinMaxCounter (basic) or AvgMinMaxPercentileCounter (advanced)."""
 
-    __slots__ = ("name", "total", "count", "low", "high", "samples", "_seen", "_rng")
+    __slots__ = ("name", "advanced", "total", "count", "low", "high", "samples", "_seen", "_rng")
 
-    def __init__(self, name: str, advanced: bool, seed: int = 0):
+    def __init__(self, name: str, advanced: bool, seed: int = 0, sampled: bool = False):
         self.name = name
-        self.samples = [] if advanced else None
-        self._rng = random.Random(seed) if advanced else None
+        #: ``advanced`` prints percentiles; ``sampled`` keeps the reservoir
+        #: without printing them (a basic summary's median, for Prometheus).
+        self.advanced = advanced
+        keep = advanced or sampled
+        self.samples = [] if keep else None
+        self._rng = random.Random(seed) if keep else None
         self.reset()
+
+    def keep_samples(self) -> None:
+        if self.samples is None:
+            self.samples = []
+            self._rng = random.Random(0)
 
     def reset(self) -> None:
         self.total = self.count = 0
@@ -204,7 +213,7 @@ class Summary:
                ("max_" + label, self.high or 0),
                ("cnt_" + label, self.count),
                ("sum_" + label, self.total)]
-        if self.samples is not None:
+        if self.advanced:
             out += [("p50_" + label, self.quantile(0.5)), ("p95_" + label, self.quantile(0.95)),
                     ("p99_" + label, self.quantile(0.99)), ("p999_" + label, self.quantile(0.999))]
         return out
@@ -214,11 +223,12 @@ class SummarySet:
     """One summary per key (AvgMinMaxCounterSet / ...PercentileCounterSet);
     printed as ``avg_<key>_<name>`` and so on, keys in hash-map order."""
 
-    __slots__ = ("name", "advanced", "by_key")
+    __slots__ = ("name", "advanced", "by_key", "sampled")
 
     def __init__(self, name: str, advanced: bool):
         self.name = name
         self.advanced = advanced
+        self.sampled = False
         self.by_key = {}
 
     def add(self, key: str, value: int) -> None:
@@ -226,7 +236,8 @@ class SummarySet:
         if s is None:
             if len(self.by_key) >= MAX_SET_KEYS:
                 return
-            s = self.by_key[key] = Summary(key + "_" + self.name, self.advanced)
+            s = self.by_key[key] = Summary(key + "_" + self.name, self.advanced,
+                                           sampled=self.sampled)
         s.add(value)
 
     def reset(self) -> None:
@@ -276,6 +287,16 @@ class Metrics:
         ns = top_namespace(path)
         if ns is not None:
             self._write_ns.add(ns, len(path) + nbytes)
+
+    def keep_samples(self) -> None:
+        """Keep a reservoir for every summary, basic ones included (the
+        Prometheus endpoint reports their median; mntr does not print it)."""
+        for s in self.summaries.values():
+            s.keep_samples()
+        for st in self.sets.values():
+            st.sampled = True
+            for s in st.by_key.values():
+                s.keep_samples()
 
     def reset(self) -> None:
         """What ``srst`` resets in ZooKeeper: every metric of the registry."""
