@@ -26,6 +26,7 @@ This module reads no clock and does no I/O: values come in as arguments.
 """
 from __future__ import annotations
 
+import math
 import random
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -148,7 +149,8 @@ def java_avg(total: int, count: int) -> float:
 class Summary:
     """AvgMinMaxCounter (basic) or AvgMinMaxPercentileCounter (advanced)."""
 
-    __slots__ = ("name", "advanced", "total", "count", "low", "high", "samples", "_seen", "_rng")
+    __slots__ = ("name", "advanced", "total", "count", "low", "high", "samples", "_seen", "_rng",
+                 "_w", "_next")
 
     def __init__(self, name: str, advanced: bool, seed: int = 0, sampled: bool = False):
         self.name = name
@@ -169,6 +171,8 @@ class Summary:
         self.total = self.count = 0
         self.low = self.high = None
         self._seen = 0
+        self._w = 1.0
+        self._next = 0
         if self.samples is not None:
             self.samples = []
 
@@ -182,13 +186,23 @@ class Summary:
             self.high = value
         s = self.samples
         if s is not None:
-            self._seen += 1
-            if len(s) < RESERVOIR_SIZE:
+            # A uniform sample of everything added (as ZooKeeper's reservoir),
+            # by Li's "Algorithm L": once full, draw how many values to skip
+            # before the next replacement, so most adds draw nothing.
+            seen = self._seen = self._seen + 1
+            if seen <= RESERVOIR_SIZE:
                 s.append(value)
-            else:
-                r = self._rng.randrange(self._seen)
-                if r < RESERVOIR_SIZE:
-                    s[r] = value
+                if seen == RESERVOIR_SIZE:
+                    self._skip_ahead()
+            elif seen == self._next:
+                s[self._rng.randrange(RESERVOIR_SIZE)] = value
+                self._skip_ahead()
+
+    def _skip_ahead(self) -> None:
+        rng = self._rng
+        self._w *= math.exp(math.log(rng.random() or 1e-300) / RESERVOIR_SIZE)
+        gap = math.floor(math.log(rng.random() or 1e-300) / math.log1p(-self._w)) if self._w < 1 else 0
+        self._next = self._seen + gap + 1
 
     def quantile(self, q: float) -> int:
         """Dropwizard's UniformSnapshot.getValue, rounded as ZooKeeper does."""
@@ -278,8 +292,17 @@ class Metrics:
     # --- the hooks the server calls ---------------------------------------------------
     def read_ns(self, path: str, nbytes: int) -> None:
         """DataTree.updateReadStat: getData, exists of a node, getChildren."""
-        ns = top_namespace(path)
-        if ns is not None:
+        # On every read: the common case (a namespace seen before) in one lookup.
+        end = path.find("/", 1)
+        ns = path[1:end] if end > 0 else path[1:]
+        if not ns:
+            ns = top_namespace(path)
+            if ns is None:
+                return
+        s = self._read_ns.by_key.get(ns)
+        if s is not None:
+            s.add(len(path) + nbytes + STAT_OVERHEAD_BYTES)
+        else:
             self._read_ns.add(ns, len(path) + nbytes + STAT_OVERHEAD_BYTES)
 
     def write_ns(self, path: str, nbytes: int) -> None:
@@ -326,9 +349,13 @@ class Metrics:
 def top_namespace(path: str):
     """PathUtils.getTopNamespace: the first component of ``path`` (None for
     the root, as Java's split drops the empty strings after it)."""
-    if not path:
+    # Java's split("/") of "/a/b" is ["", "a", "b"]: element 1 is the part
+    # after the first "/"; empty strings at the end are dropped, so "/" and
+    # "//" have none.  (Paths reaching here are valid: they start with "/".)
+    end = path.find("/", 1)
+    first = path[1:end] if end > 0 else path[1:]
+    if first:
+        return first
+    if not path or path.strip("/") == "":
         return None
-    parts = path.split("/")
-    while parts and parts[-1] == "":
-        parts.pop()
-    return parts[1] if len(parts) > 1 else None
+    return first

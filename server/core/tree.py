@@ -212,6 +212,9 @@ class DataTree:
         node.version = -1
         node.mzxid = config_version
         node.mtime = now_ms
+        if self.metrics is not None:
+            # DataTree.setData counts it as a write to the "zookeeper" namespace.
+            self.metrics.write_ns(self.CONFIG, len(data))
 
     def _add_special(self, path, acl):
         parent_name, name = parent_of(path)
