@@ -436,12 +436,19 @@ class AdminCommands:
         view = {}
         if member is not None:
             for sid, m in sorted(member.membership.voters.items()):
-                client = "%s:%d" % (m.client_host or "0.0.0.0", m.client_port) if m.client_port else ""
+                # 3.8.0 (observed): a member's own client address is known to
+                # it; another's only from a ";host:port" part of its line.
+                if sid == member.myid:
+                    client = "%s:%d" % (self.server.host, self.server.port)
+                elif m.client_port:
+                    client = "%s:%d" % (m.client_host or "0.0.0.0", m.client_port)
+                else:
+                    client = ""
                 view[str(sid)] = {
-                    "serverAddresses": ["%s:%d" % (m.host, m.quorum_port)],
-                    "electionAddresses": ["%s:%d" % (m.host, m.election_port)],
-                    "clientAddress": client,
-                    "learnerType": "participant",
+                    "server_addresses": ["%s:%d" % (m.host, m.quorum_port)],
+                    "election_addresses": ["%s:%d" % (m.host, m.election_port)],
+                    "client_address": client,
+                    "learner_type": "participant",
                 }
         r.data["current_config"] = view
 
@@ -484,14 +491,32 @@ class AdminCommands:
         mode = member.mode()
         r.data["myid"] = member.myid
         r.data["is_leader"] = mode == "leader"
-        r.data["quorum_address"] = "%s:%d" % (me.host, me.quorum_port)
-        r.data["election_address"] = "%s:%d" % (me.host, me.election_port)
+        r.data["quorum_address"] = _multiple_addresses(me.host, me.quorum_port)
+        r.data["election_address"] = _multiple_addresses(me.host, me.election_port)
         r.data["client_address"] = "%s:%d" % (self.server.host, self.server.port)
         r.data["voting"] = member.myid in member.membership.voters
-        r.data["last_zxid"] = "0x%016x" % zxid
+        r.data["last_zxid"] = "0x%x" % zxid      # ZxidUtils.zxidToString: Long.toHexString
         r.data["zab_epoch"] = zxid >> 32
         r.data["zab_counter"] = zxid & 0xFFFFFFFF
         r.data["zabstate"] = "broadcast" if mode in ("leader", "follower", "observer") else "election"
+
+
+def _multiple_addresses(host: str, port: int) -> dict:
+    """How Jackson writes ZooKeeper's MultipleAddresses bean (its getters), as
+    3.8.0's zabstate shows it for a member with one address."""
+    addr = "%s:%d" % (host, port)
+    return {
+        "empty": False,
+        "all_addresses": [addr],
+        "all_reachable_addresses": [addr],
+        "one": addr,
+        "reachable_address": addr,
+        "wildcard_addresses": ["0.0.0.0:%d" % port],
+        "all_ports": [port],
+        "all_host_strings": [host],
+        "all_reachable_addresses_or_all": [addr],
+        "reachable_or_one": addr,
+    }
 
 
 class _BoundedRequest(web_server.Request):
