@@ -261,6 +261,9 @@ def _listing_shape(text):
     return sorted(pairs)
 
 
+_LEARNER_QUEUE_KEY = re.compile(r"^zk_(avg|min|max|cnt|sum|p50|p95|p99|p999)_\d+_learner_handler_qp_")
+
+
 def _mntr_shape(text):
     """Rule mntr-39: the five 3.9-only metrics are left out, and the counter
     lines (printed in a hash map's order, which their number changes) are
@@ -275,7 +278,9 @@ def _mntr_shape(text):
         else:
             dropped.update("zk_%s_%s" % (p, name) for p in ("avg", "min", "max", "cnt", "sum"))
     counters = {"zk_" + n for n, k in M.CATALOGUE if k == M.COUNTER}
-    lines = [x for x in text.splitlines() if x.partition("\t")[0] not in dropped]
+    # Rule mntr-learner-queues: a leader's per-learner queue sets.
+    lines = [x for x in text.splitlines() if x.partition("\t")[0] not in dropped
+             and not _LEARNER_QUEUE_KEY.match(x)]
     shape = _key_lines(lines, seps=("\t",))
     keys = [x.partition("\t")[0] for x in lines if x.strip()]
     at = [i for i, k in enumerate(keys) if k in counters]
@@ -361,6 +366,7 @@ RULES = {
     "children-order": "normalize",
     "fourlw-values": "normalize",
     "mntr-39": "normalize",
+    "mntr-learner-queues": "normalize",
     "version-string": "normalize",
     "ZOOKEEPER-4655": "normalize",
     "ZOOKEEPER-2590": "step",
