@@ -261,6 +261,37 @@ def _listing_shape(text):
     return sorted(pairs)
 
 
+_LEARNER_QUEUE_KEY = re.compile(r"^zk_(avg|min|max|cnt|sum|p50|p95|p99|p999)_\d+_learner_handler_qp_")
+
+
+def _mntr_shape(text):
+    """Rule mntr-39: the five 3.9-only metrics are left out, and the counter
+    lines (printed in a hash map's order, which their number changes) are
+    sorted where the first of them stands."""
+    from zkwire.server.core import metrics as M
+
+    dropped = set()
+    for name in M.SINCE_39:
+        kind = dict(M.CATALOGUE)[name]
+        if kind == M.COUNTER:
+            dropped.add("zk_" + name)
+        else:
+            dropped.update("zk_%s_%s" % (p, name) for p in ("avg", "min", "max", "cnt", "sum"))
+    counters = {"zk_" + n for n, k in M.CATALOGUE if k == M.COUNTER}
+    # Rule mntr-learner-queues: a leader's per-learner queue sets.
+    lines = [x for x in text.splitlines() if x.partition("\t")[0] not in dropped
+             and not _LEARNER_QUEUE_KEY.match(x)]
+    shape = _key_lines(lines, seps=("\t",))
+    keys = [x.partition("\t")[0] for x in lines if x.strip()]
+    at = [i for i, k in enumerate(keys) if k in counters]
+    if at:
+        block = sorted(shape[i] for i in at)
+        rest = [s for i, s in enumerate(shape) if keys[i] not in counters]
+        first = at[0] - sum(1 for i in range(at[0]) if keys[i] in counters)
+        shape = rest[:first] + block + rest[first:]
+    return shape
+
+
 def fourlw_shape(word: str, text: str):
     if word in ("ruok", "isro", "crst", "srst", "wchs") or not text:
         return text
@@ -277,7 +308,7 @@ def fourlw_shape(word: str, text: str):
     if word in ("conf", "envi"):
         return _key_lines(text.splitlines(), seps=("=",))
     if word == "mntr":
-        return _key_lines(text.splitlines(), seps=("\t",))
+        return _mntr_shape(text)
     return _key_lines(text.splitlines(), seps=(": ",))
 
 
@@ -355,6 +386,8 @@ RULES = {
     "session-ids": "normalize",
     "children-order": "normalize",
     "fourlw-values": "normalize",
+    "mntr-39": "normalize",
+    "mntr-learner-queues": "normalize",
     "version-string": "normalize",
     "ZOOKEEPER-4655": "normalize",
     "ZOOKEEPER-2590": "step",

@@ -69,6 +69,8 @@ class Member:
         self.client_port = ensemble.ports.take()
         self.quorum_port = ensemble.ports.take()
         self.election_port = ensemble.ports.take()
+        #: The member's AdminServer port, with Ensemble(admin=True).
+        self.admin_port = ensemble.ports.take() if ensemble.admin else None
         self.proc = None
         self.log_path = os.path.join(self.dir, "server.log")
         os.makedirs(self.data_dir)
@@ -94,7 +96,12 @@ class Member:
         lines = ["tickTime=%d" % TICK_MS, "initLimit=%d" % INIT_LIMIT,
                  "syncLimit=%d" % SYNC_LIMIT, "dataDir=%s" % self.data_dir,
                  "clientPort=%d" % self.client_port, "clientPortAddress=127.0.0.1",
-                 "admin.enableServer=false", "4lw.commands.whitelist=*", "maxClientCnxns=0"]
+                 "4lw.commands.whitelist=*", "maxClientCnxns=0"]
+        if self.admin_port is None:
+            lines.append("admin.enableServer=false")
+        else:
+            lines += ["admin.enableServer=true", "admin.serverAddress=127.0.0.1",
+                      "admin.serverPort=%d" % self.admin_port]
         if self.observer and not standalone:
             lines.append("peerType=observer")
         for m in self.ensemble.members.values():
@@ -109,7 +116,8 @@ class Member:
     def command(self, cfg) -> list:
         props = ["-D%s=%s" % kv for kv in sorted(self.ensemble.sysprops.items())]
         if self.kind == "zookeeper":
-            return ["java", "-Xmx512m", "-Dzookeeper.admin.enableServer=false", *props,
+            admin = ["-Dzookeeper.admin.enableServer=false"] if self.admin_port is None else []
+            return ["java", "-Xmx512m", *admin, *props,
                     "-cp", ZK_CLASSPATH + ":/usr/share/java/slf4j-simple.jar",
                     "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg]
         python = os.environ.get("ZKWIRE_SERVER_PYTHON", sys.executable)
@@ -184,11 +192,12 @@ class Member:
 
 
 class Ensemble:
-    def __init__(self, layout: str, extra_cfg=None, sysprops=None, unlisted=()):
+    def __init__(self, layout: str, extra_cfg=None, sysprops=None, unlisted=(), admin=False):
         #: Members left out of the others' server lines (a reconfig adds
         #: them); their own zoo.cfg lists everyone.
         self.unlisted = frozenset(unlisted)
         self.workdir = tempfile.mkdtemp(prefix="zkwire-ensemble-")
+        self.admin = admin
         self.ports = Ports()
         self.extra_cfg = dict(extra_cfg or {})
         self.sysprops = dict(sysprops or {})

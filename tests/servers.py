@@ -24,6 +24,9 @@ ZK_CLASSPATH = ":".join(
         "/usr/share/java/netty-codec.jar",
         "/usr/share/java/netty-resolver.jar",
         "/usr/share/java/netty-transport-native-unix-common.jar",
+        # ... and javax.servlet: without it the AdminServer's Jetty cannot load
+        # and ZooKeeper silently runs without one (tests/integration/test_admin.py).
+        "/usr/share/java/servlet-api.jar",
     ]
 )
 

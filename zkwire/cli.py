@@ -84,7 +84,10 @@ def build_server(settings, reactor, disk=None):
     return ZooKeeperServer(
         reactor, core_config, host=host, port=settings.client_port,
         max_buffer=settings.max_buffer, max_client_cnxns=settings.max_client_cnxns,
-        four_letter_whitelist=settings.four_letter_whitelist,
+        # ZooKeeper enables isro whatever the whitelist says when
+        # readonlymode.enabled=true (FourLetterCommands.isEnabled).
+        four_letter_whitelist=tuple(settings.four_letter_whitelist)
+        + (("isro",) if settings.read_only_enabled else ()),
         settings={"dataDir": settings.data_dir or "", "dataLogDir": settings.data_log_dir or ""},
         datadir=datadir, purge_interval_h=settings.purge_interval_h,
         max_cnxns=settings.max_cnxns, global_outstanding_limit=settings.global_outstanding_limit,
@@ -149,6 +152,51 @@ def cmd_serve(argv) -> int:
         logging.getLogger("zkwire").debug("start-up failed", exc_info=True)
         print("zkwire: cannot start: %s: %s" % (type(e).__name__, e), file=sys.stderr)
         return 1
+
+
+def _start_admin(reactor, settings, server, cfg_path, props):
+    """The AdminServer (admin.enableServer=true), bound before the reactor
+    runs: a port in use is a start-up failure, as in ZooKeeper."""
+    from twisted.internet.error import CannotListenError
+
+    from zkwire.server.edge.admin import AdminCommands, listen
+
+    text = ""
+    if cfg_path:
+        try:
+            with open(cfg_path, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except OSError:
+            text = ""
+    commands = AdminCommands(server, initial_config=text, system_properties=props)
+    try:
+        return listen(reactor, commands, port=settings.admin_server_port,
+                      address=settings.admin_server_address,
+                      command_url=settings.admin_command_url,
+                      idle_timeout_ms=settings.admin_idle_timeout_ms)
+    except CannotListenError as e:
+        raise _StartupError("cannot start the AdminServer on %s:%d: %s" % (
+            settings.admin_server_address, settings.admin_server_port, e.socketError), 2) from None
+
+
+def _start_prometheus(reactor, settings, server):
+    """metricsProvider.className=...PrometheusMetricsProvider: /metrics on
+    metricsProvider.httpHost:httpPort.  Like ZooKeeper, a provider that cannot
+    start stops the server from starting."""
+    from twisted.internet.error import CannotListenError
+
+    from zkwire.server.edge import prometheus
+
+    if not prometheus.available():
+        raise _StartupError("metricsProvider.className=%s needs the prometheus_client package "
+                            "(pip install 'zkwire[metrics]')" % settings.metrics_provider_class, 2)
+    try:
+        return prometheus.listen(reactor, server, port=settings.metrics_http_port,
+                                 host=settings.metrics_http_host,
+                                 export_process=settings.metrics_export_jvm_info)
+    except CannotListenError as e:
+        raise _StartupError("cannot start the metrics endpoint on %s:%d: %s" % (
+            settings.metrics_http_host, settings.metrics_http_port, e.socketError), 2) from None
 
 
 class _StartupError(Exception):
@@ -245,6 +293,12 @@ def _serve(argv) -> int:
         except CannotListenError as e:
             raise _StartupError("cannot listen on %s:%s: %s" % (e.interface or "0.0.0.0", e.port,
                                                                  e.socketError), 2) from None
+    admin = None
+    if settings.admin_enable_server:
+        admin = _start_admin(reactor, settings, server, args.config, props)
+    metrics_port = None
+    if settings.metrics_provider_class.endswith(".PrometheusMetricsProvider"):
+        metrics_port = _start_prometheus(reactor, settings, server)
     control = None
     if args.control_port is not None:
         from zkwire.testing.control import listen as listen_control
@@ -284,6 +338,12 @@ def _serve(argv) -> int:
         log.info("zkwire %s serving on %s (tickTime=%d, sessions %d-%d ms)",
                  _version(), ", ".join(where), settings.tick_ms,
                  settings.min_session_timeout_ms, settings.max_session_timeout_ms)
+        if admin is not None:
+            log.info("AdminServer on http://%s:%d%s", settings.admin_server_address,
+                     admin.getHost().port, settings.admin_command_url)
+        if metrics_port is not None:
+            log.info("Prometheus metrics on http://%s:%d/metrics", settings.metrics_http_host,
+                     metrics_port.getHost().port)
 
     # This process is ours alone: keep the cycle collector off the loaded tree.
     from twisted.internet.task import LoopingCall

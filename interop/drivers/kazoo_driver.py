@@ -9,6 +9,7 @@ with kazoo (see :data:`UNSUPPORTED`).
 """
 from __future__ import annotations
 
+import socket
 import struct
 import threading
 from collections import namedtuple
@@ -342,7 +343,7 @@ class KazooDriver:
         if op == "count":
             return {"count": self._call(zk, _typed(PathRequest(_chroot(zk, args[0]), 104), 104))}
         if op == "4lw":
-            return {"word": args[0], "text": zk.command(args[0].encode())}
+            return {"word": args[0], "text": _four_letter(zk, args[0])}
         if op == "reconfig":
             vals = [None if x == "-" else x for x in (list(args) + ["-", "-", "-"])[:3]]
             from_config = int(args[3]) if len(args) > 3 else -1
@@ -402,3 +403,19 @@ def _typed(req, code):
     cls = type(req)
     sub = type(cls.__name__ + str(code), (cls,), {"type": code})
     return sub(*req)
+
+
+def _four_letter(zk, word: str) -> str:
+    """A four-letter word's whole answer from the server ``zk`` is connected
+    to.  (KazooClient.command returns one recv of at most 8192 bytes, and a
+    full mntr is longer.)"""
+    peer = zk._connection._socket.getpeername()[:2]
+    with socket.create_connection(peer, timeout=zk._session_timeout / 1000.0) as sock:
+        sock.sendall(word.encode())
+        chunks = []
+        while True:
+            b = sock.recv(65536)
+            if not b:
+                break
+            chunks.append(b)
+    return b"".join(chunks).decode("utf-8", "replace")

@@ -63,6 +63,7 @@ from collections import deque
 from zkwire.consts import AddWatchMode, Err, EventType, KeeperState, OpCode, Perms, WatcherType, Xid
 from zkwire.protocol import Malformed
 from .acl import NoAuth, OPEN_ACL_UNSAFE, AuthPolicy, sasl_provider
+from .metrics import Metrics
 from .prep import KeeperError
 from .proposer import Proposer
 from .sasl import DigestMD5Server, SaslFailure
@@ -293,6 +294,9 @@ class ServerCore:
         self._out_budget = config.max_output_bytes_per_conn
         self.dirty = []
         self.stats = ServerStats()
+        #: ZooKeeper's metric registry (mntr, the AdminServer, Prometheus).
+        self.metrics = Metrics()
+        self.tree.metrics = self.metrics
         self._next_cid = 1
         #: False while an ensemble member has no established leader: client
         #: connections are refused, as ZooKeeper refuses them while its
@@ -374,6 +378,7 @@ class ServerCore:
     # --- the handshake -----------------------------------------------------------
     def connect(self, conn: Conn, req, read_only_field: bool, now_ms: int) -> None:
         conn.read_only_field = read_only_field
+        self.metrics.counters["connection_request_count"] += 1
         self.stats.packets_received += 1
         conn.received += 1
         if not self.serving and not (self.read_only and getattr(req, "readOnly", False)):
@@ -699,6 +704,9 @@ class ServerCore:
         conn.last_response_ms = now_ms
         _account(conn, latency)
         _account(self.stats, latency)
+        # ZooKeeper: a request with a txn is an update, any other (pings
+        # included) a read.
+        self.metrics.summaries["updatelatency" if op in WRITE_OPS else "readlatency"].add(latency)
         conn.out_bytes += 96 if body is None else _reply_size(op, body)
         self._emit(conn, ("reply", xid, zxid, err, op, body))
 
@@ -726,6 +734,7 @@ class ServerCore:
             self._check(node, Perms.READ, conn)
             if req.watch:
                 self.watches.data.add(req.path, conn)
+            self.metrics.read_ns(req.path, len(node.data) if node.data else 0)
             return (node.data, node.stat())
         if op == OpCode.exists:
             path = req.path
@@ -738,12 +747,14 @@ class ServerCore:
                 self.watches.data.add(path, conn)
             if node is None:
                 raise KeeperError(Err.NONODE)
+            self.metrics.read_ns(path, 0)
             return node.stat()
         if op in (OpCode.getChildren, OpCode.getChildren2):
             node = self._node(req.path)
             self._check(node, Perms.READ, conn)
             if req.watch:
                 self.watches.child.add(req.path, conn)
+            self.metrics.read_ns(req.path, sum(map(len, node.children)))
             if op == OpCode.getChildren:
                 return list(node.children)
             return (list(node.children), node.stat())
@@ -938,6 +949,7 @@ class ServerCore:
                 conn.established = True
                 self.session_conn[sid] = conn
                 conn.last_op = OpCode.createSession
+                self.metrics.summaries["updatelatency"].add(now_ms - p.start_ms)
                 conn.last_cxid = 0
                 conn.last_zxid = self.tree.last_zxid
                 self._emit(conn, ("connect", conn.timeout_ms, sid, session_password(sid), False))
@@ -1001,6 +1013,7 @@ class ServerCore:
         if self.serving or self.waiting:
             raise AssertionError("replace_state while serving clients")
         tree.strict = True
+        tree.metrics = self.metrics
         self.tree = tree
         self.sessions.sessions.clear()
         for sid, timeout_ms in sessions.items():

@@ -194,3 +194,51 @@ def auth_ids_order(ids) -> list:
     cap = table_capacity(len(ids))
     # ConcurrentHashMap.spread also clears the sign bit; the bin index is the same.
     return hash_order(ids, [id_hash(s, i) for s, i in ids], cap)
+
+
+def chm_order(keys_in_insertion_order) -> list:
+    """The iteration order of a ``java.util.concurrent.ConcurrentHashMap``
+    (default constructor) into which these String keys were put, in this
+    order, with no removals.
+
+    Unlike HashMap, a ConcurrentHashMap's resize does not keep the order
+    within a bin: ``transfer`` finds the bin's last run of nodes bound for
+    the same half, keeps it, and puts each node before it at the *front* of
+    its half.  So the order is simulated put by put rather than sorted.
+    (Bins long enough to become trees, 8 nodes, do not occur with these
+    key counts; they are not modelled.)"""
+    n = 16
+    table = [[] for _ in range(n)]
+    size_ctl = n - (n >> 2)
+    size = 0
+    for key in keys_in_insertion_order:
+        h = string_hash(key) & _M32
+        h = (h ^ (h >> 16)) & 0x7FFFFFFF
+        bin_ = table[h & (n - 1)]
+        if any(k == key for _, k in bin_):
+            continue
+        bin_.append((h, key))
+        size += 1
+        while size >= size_ctl:
+            new = [None] * (2 * n)
+            for i, nodes in enumerate(table):
+                lo, hi = [], []
+                if nodes:
+                    run_bit = nodes[0][0] & n
+                    last_run = 0
+                    for j in range(1, len(nodes)):
+                        b = nodes[j][0] & n
+                        if b != run_bit:
+                            run_bit, last_run = b, j
+                    tail = nodes[last_run:]
+                    if run_bit == 0:
+                        lo = list(tail)
+                    else:
+                        hi = list(tail)
+                    for node in nodes[:last_run]:
+                        (lo if node[0] & n == 0 else hi).insert(0, node)
+                new[i], new[i + n] = lo, hi
+            table = new
+            n *= 2
+            size_ctl = n - (n >> 1 >> 1)
+    return [k for nodes in table for _, k in nodes]

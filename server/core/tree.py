@@ -171,6 +171,8 @@ class DataTree:
         #: ``strict``: prep validated every txn against this very tree, so a
         #: misfit is our bug and raises TreeError instead of answering a client.
         self.strict = False
+        #: A core.metrics.Metrics fed each write's namespace figure, or None.
+        self.metrics = None
         self.nodes = {}
         #: session id -> {path: Java hashCode or None}, in creation order.
         self.ephemerals = {}
@@ -215,6 +217,9 @@ class DataTree:
         node.version = -1
         node.mzxid = config_version
         node.mtime = now_ms
+        if self.metrics is not None:
+            # DataTree.setData counts it as a write to the "zookeeper" namespace.
+            self.metrics.write_ns(self.CONFIG, len(data))
 
     def _add_special(self, path, acl):
         parent_name, name = parent_of(path)
@@ -477,6 +482,8 @@ class DataTree:
                 self._refresh_quota(parent_name[len(quota.QUOTA_ROOT):])
         if self.quota_roots:
             self._quota_add(path, len(data) if data else 0, 1)
+        if self.metrics is not None:
+            self.metrics.write_ns(path, len(data) if data else 0)
         triggers.append((EventType.NodeCreated, path))
         triggers.append((EventType.NodeChildrenChanged, parent_name or "/"))
         return node.stat()
@@ -518,6 +525,8 @@ class DataTree:
             self.quota_roots.discard(parent_name[len(quota.QUOTA_ROOT):])
         if self.quota_roots:
             self._quota_add(path, -(len(data) if data else 0), -1)
+        if self.metrics is not None:
+            self.metrics.write_ns(path, 0)
         triggers.append((EventType.NodeDeleted, path))
         triggers.append((EventType.NodeChildrenChanged, parent_name or "/"))
 
@@ -535,6 +544,8 @@ class DataTree:
         node.mtime = time_ms
         node.mzxid = zxid
         node.version = version
+        if self.metrics is not None:
+            self.metrics.write_ns(path, len(data) if data else 0)
         triggers.append((EventType.NodeDataChanged, path))
         return node.stat()
 

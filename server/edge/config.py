@@ -97,6 +97,15 @@ CFG_KEYS = {
     "admin.enableServer": ("admin_enable_server", _bool),
     "admin.serverPort": ("admin_server_port", _int),
     "admin.serverAddress": ("admin_server_address", _str),
+    "admin.commandURL": ("admin_command_url", _str),
+    "admin.idleTimeout": ("admin_idle_timeout_ms", _int),
+    "metricsProvider.className": ("metrics_provider_class", _str),
+    "metricsProvider.httpHost": ("metrics_http_host", _str),
+    "metricsProvider.httpPort": ("metrics_http_port", _int),
+    "metricsProvider.exportJvmInfo": ("metrics_export_jvm_info", _bool),
+    "metricsProvider.numWorkerThreads": ("metrics_num_worker_threads", _int),
+    "metricsProvider.maxQueueSize": ("metrics_max_queue_size", _int),
+    "metricsProvider.workerShutdownTimeoutMs": ("metrics_worker_shutdown_timeout_ms", _int),
     "jute.maxbuffer": ("max_buffer", _int),
     "skipACL": ("skip_acl", _java_yes),
     "secureClientPort": ("secure_client_port", _int),
@@ -144,6 +153,9 @@ PROP_KEYS = {
     "zookeeper.forceSync": ("force_sync", _bool),
     "zookeeper.admin.enableServer": ("admin_enable_server", _bool),
     "zookeeper.admin.serverPort": ("admin_server_port", _int),
+    "zookeeper.admin.serverAddress": ("admin_server_address", _str),
+    "zookeeper.admin.commandURL": ("admin_command_url", _str),
+    "zookeeper.admin.idleTimeout": ("admin_idle_timeout_ms", _int),
     "zookeeper.globalOutstandingLimit": ("global_outstanding_limit", _int),
     "zookeeper.maxCnxns": ("max_cnxns", _int),
     "znode.container.checkIntervalMs": ("container_check_interval_ms", _int),
@@ -258,6 +270,17 @@ class Settings:
         self.sasl_scheme = False     # SASLAuthenticationProvider among them
         self.standalone_enabled = True
         self.read_only_enabled = False
+        # The AdminServer (server/edge/admin.py): on only when asked for.
+        self.admin_enable_server = False
+        self.admin_server_port = 8080
+        self.admin_server_address = "0.0.0.0"
+        self.admin_command_url = "/commands"
+        self.admin_idle_timeout_ms = 30000
+        # metricsProvider.* (server/edge/prometheus.py).
+        self.metrics_provider_class = "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider"
+        self.metrics_http_host = "0.0.0.0"
+        self.metrics_http_port = 7000
+        self.metrics_export_jvm_info = True
         self.membership = None       # quorum.membership.Membership of an ensemble
         self.myid = None
         self.peer_type = None
@@ -286,9 +309,10 @@ class Settings:
 #: ``when`` is a predicate on the parsed value: only then is there a warning
 #: (so ``admin.enableServer=false`` or ``digest.enabled=false`` is silent).
 NO_EFFECT = {
-    "admin_enable_server": (lambda v: v, "zkwire has no AdminServer yet"),
-    "admin_server_port": (lambda v: True, "zkwire has no AdminServer yet"),
-    "admin_server_address": (lambda v: True, "zkwire has no AdminServer yet"),
+    "metrics_num_worker_threads": (lambda v: True, "zkwire samples metrics on its event loop"),
+    "metrics_max_queue_size": (lambda v: True, "zkwire samples metrics on its event loop"),
+    "metrics_worker_shutdown_timeout_ms": (lambda v: True,
+                                           "zkwire samples metrics on its event loop"),
     "local_sessions_enabled": (lambda v: v, "zkwire has no local sessions: every session is global"),
     "local_sessions_upgrading_enabled": (lambda v: v, "zkwire has no local sessions"),
     "emulate_353_ttl": (lambda v: v, "zkwire does not emulate 3.5.3 TTL nodes"),
@@ -420,6 +444,19 @@ def _check(s):
                           % (s.min_session_timeout_ms, s.max_session_timeout_ms))
     if s.data_log_dir is None:
         s.data_log_dir = s.data_dir
+    if s.metrics_provider_class not in (
+            "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider",
+            "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider"):
+        # ZooKeeper cannot start with a provider class it cannot load.
+        raise ConfigError("metricsProvider.className=%s: zkwire has the default provider and "
+                          "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider"
+                          % s.metrics_provider_class)
+    if not 0 <= s.metrics_http_port <= 65535:
+        raise ConfigError("metricsProvider.httpPort %d is out of range" % s.metrics_http_port)
+    if not 0 <= s.admin_server_port <= 65535:
+        raise ConfigError("admin.serverPort %d is out of range" % s.admin_server_port)
+    if s.admin_idle_timeout_ms <= 0:
+        raise ConfigError("admin.idleTimeout must be positive, got %d" % s.admin_idle_timeout_ms)
     if "election_alg" in s.given and s.election_alg != 3:
         raise ConfigError("electionAlg=%d: only 3 (fast leader election) exists" % s.election_alg)
     version = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import socket
+import struct
 import sys
 import time
 
@@ -23,6 +24,8 @@ FULL_VERSION = "%s-zkwire-%s, built on 1970-01-01 00:00 UTC" % (ZK_COMPAT_VERSIO
 COMMANDS = ("ruok", "srvr", "stat", "conf", "cons", "envi", "mntr", "wchs", "wchc",
             "wchp", "dump", "isro", "crst", "srst", "dirs", "gtmk", "stmk", "hash")
 FOUR_LETTER_WORDS = frozenset(c.encode("ascii") for c in COMMANDS)
+
+DEFAULT_TRACE_MASK = 2 | 16 | 32 | 256
 
 #: Long listings (wchc, wchp, dump) are produced this many lines at a time; the
 #: edge writes a few chunks per reactor turn, so other clients are served while
@@ -80,13 +83,23 @@ class FourLetterWords:
         # ZooKeeper enables srvr whatever the whitelist says.
         wl.add("srvr")
         self.whitelist = wl
-        self.trace_mask = 0
+        #: ZooTrace's text trace mask (gtmk/stmk): CLIENT_REQUEST 2 | SERVER_PACKET
+        #: 16 | SESSION 32 | WARNING 256 by default; 3.8.0's gtmk answers 306.
+        #: zkwire keeps the mask and prints it; it does not trace by it.
+        self.trace_mask = DEFAULT_TRACE_MASK
 
-    def run(self, word: str, proto):
+    def run(self, word: str, proto, extra: bytes = b""):
         """The command's text: a str, or an iterator of str chunks for the long
-        listings (the edge writes them over several reactor turns)."""
+        listings (the edge writes them over several reactor turns).  ``extra``:
+        the bytes that came with the word (stmk's 8-byte mask)."""
         if word not in self.whitelist:
             return "%s is not executed because it is not in the whitelist.\n" % word
+        if word == "stmk":
+            # ZooKeeper reads the mask with one read after the word; short of
+            # 8 bytes its getLong fails and the connection closes, silent.
+            if len(extra) < 8:
+                return ""
+            self.trace_mask = struct.unpack(">q", bytes(extra[:8]))[0]
         # ZooKeeper counts the command itself as one packet received and sent
         # (server-wide) and one received on its own connection.
         st = self.server.core.stats
@@ -185,7 +198,9 @@ class FourLetterWords:
         return "Connection stats reset.\n"
 
     def cmd_srst(self, proto):
+        # ServerStats.reset(): the latency and packet figures and every metric.
         self.server.core.stats.reset()
+        self.server.core.metrics.reset()
         return "Server stats reset.\n"
 
     def cmd_conf(self, proto):
@@ -237,15 +252,31 @@ class FourLetterWords:
     def cmd_mntr(self, proto):
         if self._mode() is None:
             return NOT_SERVING
+        return "".join("zk_%s\t%s\n" % (k, _java_text(v)) for k, v in self.monitor_values())
+
+    def monitor_values(self) -> list:
+        """[(key, value)] of ZooKeeper's MonitorCommand, in its order: the
+        server's own values, then the metric registry (gauges, counters,
+        summaries, sets; server/core/metrics.py)."""
+        srv = self.server
+        core = srv.core
+        member = getattr(srv, "ensemble", None)
+        out = [("version", FULL_VERSION), ("server_state", self._mode())]
+        if member is not None:
+            out.append(("peer_state", member.peer_state()))
+            if member.mode() == "observer":
+                out.append(("observer_master_id", member.peer.leader_sid))
+        return out + core.metrics.dump(self.gauges())
+
+    def gauges(self) -> dict:
+        """ZooKeeper's gauges, name -> value, in its registration order for
+        this server's role (None: ZooKeeper's gauge answers null, not printed)."""
         srv = self.server
         core = srv.core
         st = core.stats
         tree = core.tree
         member = getattr(srv, "ensemble", None)
-        leader = member is not None and member.mode() == "leader"
-        if leader:
-            last, low, high = member.proposal_sizes()
-            learners = member.learner_counts()
+        mode = self._mode()
         try:
             fds = len(os.listdir("/proc/self/fd"))
         except OSError:
@@ -255,65 +286,54 @@ class FourLetterWords:
             max_fds = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         except Exception:
             max_fds = -1
-        # Same keys, same order as ZooKeeper's first mntr lines; ZooKeeper then
-        # prints hundreds of per-processor summaries that zkwire does not have.
-        metrics = [
-            ("zk_version", FULL_VERSION),
-            ("zk_server_state", self._mode()),
-        ]
+        g = {
+            "avg_latency": st.avg_latency_ms(),
+            "max_latency": st.max_latency_ms,
+            "min_latency": st.min_latency_ms or 0,
+            "packets_received": st.packets_received,
+            "packets_sent": st.packets_sent,
+            "num_alive_connections": len(srv.protocols),
+            "outstanding_requests": core.outstanding,
+            "uptime": srv.now_ms() - srv.started_ms,
+            "znode_count": tree.node_count(),
+            "watch_count": core.watches.count(),
+            "ephemerals_count": sum(len(v) for v in tree.ephemerals.values()),
+            "approximate_data_size": tree.approximate_data_size(),
+            "global_sessions": len(core.sessions.sessions),
+            "local_sessions": 0,
+            "open_file_descriptor_count": fds,
+            "max_file_descriptor_count": max_fds,
+            "connection_drop_probability": 0.0,
+            # zkwire does not track reply sizes; ZooKeeper's "none yet" value.
+            "last_client_response_size": -1,
+            "max_client_response_size": -1,
+            "min_client_response_size": -1,
+            "outstanding_tls_handshake": 0,
+            "auth_failed_count": 0,
+            "non_mtls_remote_conn_count": 0,
+            "non_mtls_local_conn_count": 0,
+        }
         if member is not None:
-            metrics.append(("zk_peer_state", member.peer_state()))
-            if member.mode() == "observer":
-                metrics.append(("zk_observer_master_id", member.peer.leader_sid))
-        metrics += [
-            ("zk_ephemerals_count", sum(len(v) for v in tree.ephemerals.values())),
-            ("zk_num_alive_connections", len(srv.protocols)),
-            ("zk_avg_latency", st.avg_latency_ms()),
-        ]
-        if leader:
-            metrics.append(("zk_min_proposal_size", low))
-        metrics += [
-            ("zk_outstanding_requests", core.outstanding),
-            ("zk_znode_count", tree.node_count()),
-            ("zk_global_sessions", len(core.sessions.sessions)),
-            ("zk_non_mtls_remote_conn_count", 0),
-            ("zk_last_client_response_size", -1),
-            ("zk_packets_sent", st.packets_sent),
-            ("zk_packets_received", st.packets_received),
-        ]
-        if leader:
-            metrics.append(("zk_max_proposal_size", high))
-        metrics.append(("zk_max_client_response_size", -1))
-        if leader:
-            metrics.append(("zk_synced_followers", learners["synced_followers"]))
-        metrics += [
-            ("zk_connection_drop_probability", "0.0"),
-            ("zk_watch_count", core.watches.count()),
-        ]
-        if leader:
-            metrics += [("zk_synced_non_voting_followers", learners["synced_non_voting"]),
-                        ("zk_synced_observers", learners["synced_observers"])]
-        metrics += [
-            ("zk_auth_failed_count", 0),
-            ("zk_min_latency", st.min_latency_ms or 0),
-            ("zk_max_file_descriptor_count", max_fds),
-            ("zk_approximate_data_size", tree.approximate_data_size()),
-            ("zk_open_file_descriptor_count", fds),
-        ]
-        if leader:
-            metrics += [("zk_last_proposal_size", last),
-                        ("zk_pending_syncs", member.pending_syncs()),
-                        ("zk_leader_uptime", member.leader_uptime_ms())]
-        metrics += [
-            ("zk_local_sessions", 0),
-            ("zk_uptime", srv.now_ms() - srv.started_ms),
-            ("zk_max_latency", st.max_latency_ms),
-        ]
-        if member is not None:
-            if leader:
-                metrics.append(("zk_learners", learners["learners"]))
-            metrics.append(("zk_quorum_size", member.quorum_size()))
-        return "".join("%s\t%s\n" % kv for kv in metrics)
+            g["quorum_size"] = member.quorum_size()
+            if mode == "leader":
+                last, low, high = member.proposal_sizes()
+                learners = member.learner_counts()
+                g.update((
+                    ("learners", learners["learners"]),
+                    ("synced_followers", learners["synced_followers"]),
+                    ("synced_non_voting_followers", learners["synced_non_voting"]),
+                    ("synced_observers", learners["synced_observers"]),
+                    ("pending_syncs", member.pending_syncs()),
+                    ("leader_uptime", member.leader_uptime_ms()),
+                    ("last_proposal_size", last),
+                    ("max_proposal_size", high),
+                    ("min_proposal_size", low),
+                ))
+            elif mode == "follower":
+                # QuorumPeer.getSynced_observers_metric: null off the leader
+                # unless observers follow this member (zkwire's never do).
+                g["synced_observers"] = None
+        return g
 
     def _watch_owner(self, watcher):
         return watcher.session_id
@@ -416,13 +436,29 @@ class FourLetterWords:
         return "datadir_size: %d\nlogdir_size: %d\n" % (_dir_size(data_dir), _dir_size(log_dir))
 
     def cmd_gtmk(self, proto):
-        return "%d\n" % self.trace_mask
+        # TraceMaskCommand: pw.print, no newline (3.8.0 answers "306").
+        return "%d" % self.trace_mask
 
     def cmd_stmk(self, proto):
-        return "%d\n" % self.trace_mask
+        return "%d" % self.trace_mask
 
     def cmd_hash(self, proto):
-        return "Digest in standalone mode is not supported\n"
+        # DigestCommand prints the tree digests logged every 128 zxids
+        # ("<zxid hex>: <digest>" lines).  zkwire computes no digests: it
+        # answers as ZooKeeper does with zookeeper.digest.enabled=false,
+        # an empty log (README, compatibility table).
+        if self._mode() is None:
+            return NOT_SERVING
+        return ""
+
+
+def _java_text(value) -> str:
+    """MonitorCommand.print: integers as they are, other numbers as a Java double."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    return repr(float(value))
 
 
 def _java_date(ms: int) -> str:

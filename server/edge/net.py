@@ -23,6 +23,7 @@ logged (at most one line per LIMIT_WARNING_INTERVAL_S).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 
@@ -178,9 +179,11 @@ class ClientProtocol(Protocol):
             self._first_bytes = data[:3]
         if not self.handshake_done:
             if self.decoder.buffered() < 4 and len(data) >= 1:
-                word = (bytes(self.decoder._buf) + data)[:4]
+                head = bytes(self.decoder._buf) + data
+                word = head[:4]
                 if len(word) == 4 and word in FOUR_LETTER_WORDS:
-                    self._four_letter_word(word.decode("ascii"))
+                    srv.core.metrics.counters["bytes_received_count"] += 4
+                    self._four_letter_word(word.decode("ascii"), head[4:12])
                     return
         try:
             frames = self.decoder.feed(data)
@@ -201,9 +204,11 @@ class ClientProtocol(Protocol):
         core = srv.core
         conn = self.conn
         budget = srv.config.max_output_bytes_per_conn
+        counters = core.metrics.counters
         for f in frames:
             if self.closing or conn.closing or srv.fatal_error is not None:
                 break
+            counters["bytes_received_count"] += 4 + len(f)
             # Decoding touches no state: a failure there is the peer's input
             # (or our codec's bug) and costs this one connection at most.
             try:
@@ -365,10 +370,10 @@ class ClientProtocol(Protocol):
                  self.peer, self.server.close_grace_ms)
         self.transport.abortConnection()
 
-    def _four_letter_word(self, word: str) -> None:
+    def _four_letter_word(self, word: str, extra: bytes = b"") -> None:
         self.closing = True
         self._cancel_idle()
-        out = self.server.fourlw.run(word, self)
+        out = self.server.fourlw.run(word, self, extra)
         if isinstance(out, str):
             self.transport.write(out.encode("utf-8"))
             self.close_gracefully()
@@ -499,6 +504,8 @@ class ZooKeeperServer:
             # those whose clients do not come back expire through the normal path.
             self.core.sessions.add(sid, timeout_ms, self.now_ms())
         self._snapshot = None
+        #: (zxid, time in s) of the last snapshot written, for last_snapshot.
+        self.last_snapshot = None
         self._purge_call = None
         self.protocols = {}
         self.per_ip = {}
@@ -757,6 +764,8 @@ class ZooKeeperServer:
     def _note_fsync(self, ms: float) -> None:
         # A moving average: one slow sync moves it a quarter of the way.
         self.fsync_avg_ms += (ms - self.fsync_avg_ms) * 0.25
+        # ZooKeeper's fsynctime: whole milliseconds per log fsync.
+        self.core.metrics.summaries["fsynctime"].add(int(ms))
 
     def _commit(self, batch) -> None:
         if self.fatal_error is not None:
@@ -792,6 +801,7 @@ class ZooKeeperServer:
             return
         sessions = {sid: s.timeout_ms for sid, s in self.core.sessions.sessions.items()}
         self._snapshot = self.datadir.begin_snapshot(self.core.tree, sessions)
+        self._snapshot_started_ms = self.now_ms()
         self.reactor.callLater(0, self._snapshot_step)
 
     def _snapshot_step(self) -> None:
@@ -807,6 +817,14 @@ class ZooKeeperServer:
 
         def saved(path):
             self._snapshot = None
+            # ZooKeeper's snapshottime: taking the snapshot, start to written.
+            self.core.metrics.summaries["snapshottime"].add(self.now_ms() - self._snapshot_started_ms)
+            # lsnp / last_snapshot: the zxid in its name, when it was written (s).
+            try:
+                self.last_snapshot = (int(os.path.basename(path).split(".", 1)[1], 16),
+                                      self.now_ms() // 1000)
+            except (IndexError, ValueError):
+                pass
             log.info("snapshot written: %s", path)
 
         def failed(f):

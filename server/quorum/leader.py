@@ -420,6 +420,7 @@ class Leader:
         # restarted from a snapshot named so) is no txn of ours: as in
         # ZooKeeper's syncFollower, such a learner is never sent TRUNC.
         new_epoch_peer = peer > 0 and not peer & 0xFFFFFFFF
+        snap_count = self.core.metrics.counters["snap_count"]
         if peer == last:
             self._to(ln.lid, DIFF, last)
         elif peer > last and new_epoch_peer:
@@ -446,6 +447,9 @@ class Leader:
             txns = list(hist)
         else:
             txns = self._snapshot_to(ln)
+        if self.core.metrics.counters["snap_count"] == snap_count:
+            # LearnerHandler: every sync that is not a SNAP (DIFF or TRUNC).
+            self.core.metrics.counters["diff_count"] += 1
         for h, _, data in txns:
             if ln.observer:
                 self._to(ln.lid, INFORM, h.zxid, data)
@@ -469,6 +473,7 @@ class Leader:
         COMMIT before NEWLEADER, where the learner applies them as replays."""
         tree = self.core.tree
         sessions = {sid: s.timeout_ms for sid, s in self.core.sessions.sessions.items()}
+        self.core.metrics.counters["snap_count"] += 1
         self._to(ln.lid, SNAP, tree.last_zxid)
         ln.capture = SnapshotCapture(tree, sessions, tree.last_zxid)
         self._streaming += 1
@@ -593,6 +598,7 @@ class Leader:
         if self.last_seen.version > self.membership.version:
             next_voters = frozenset(self.last_seen.voters)
         self.outstanding[hdr.zxid] = _Proposal(hdr, txn, data, next_voters, config)
+        self.core.metrics.counters["proposal_count"] += 1
         self.last_proposed = hdr.zxid
         self._to_log.append((hdr, txn))
         pkt = None
@@ -630,6 +636,7 @@ class Leader:
             if nv is not None and len(nv.intersection(p.acks)) * 2 <= len(nv):
                 return
             del out[zxid]
+            self.core.metrics.counters["commit_count"] += 1
             self.last_committed = zxid
             self.history.append((p.hdr, p.txn, p.data))
             if p.config is not None:

@@ -371,6 +371,9 @@ class Learner:
         if self._observer_ignores(pkt):
             return
         self._expect(SYNCING, NEWLEADER_PERSIST, BROADCAST)
+        if self.phase == BROADCAST:
+            # Follower.processPacket counts the broadcast ones, not the sync's.
+            self.core.metrics.counters["learner_proposal_received_count"] += 1
         hdr, txn, digest = self._txn(pkt)
         self._proposed[hdr.zxid] = (hdr, txn)
         if hdr.type == OpCode.reconfig and self.reconfig_enabled:
@@ -421,6 +424,8 @@ class Learner:
         if self._observer_ignores(pkt):
             return
         zxid = pkt.zxid
+        if self.phase == BROADCAST:
+            self.core.metrics.counters["learner_commit_received_count"] += 1
         if not self._proposed:
             raise LeaderLost("COMMIT %#x with no proposal outstanding" % zxid)
         first = next(iter(self._proposed))
@@ -450,6 +455,9 @@ class Learner:
         if not self.observer:
             raise LeaderLost("INFORM sent to a follower")
         self._expect(SYNCING, NEWLEADER_PERSIST, BROADCAST)
+        if self.phase == BROADCAST:
+            # Observer.processPacket counts an INFORM as a commit received.
+            self.core.metrics.counters["learner_commit_received_count"] += 1
         hdr, txn, digest = self._txn(pkt)
         self._to_log.append((hdr, txn, digest, False))
         if self.phase == SYNCING and self.sync_mode == DIFF:

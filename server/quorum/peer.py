@@ -165,6 +165,7 @@ class QuorumPeer:
         self.state = LOOKING
         self.leader_sid = None
         self.elections += 1
+        self.core.metrics.counters["looking_count"] += 1
         self.election.start(now_ms, self.core.tree.last_zxid, self.current_epoch)
         self._after_election(now_ms)
 
@@ -179,6 +180,10 @@ class QuorumPeer:
                  {LEADING: "LEADING", FOLLOWING: "FOLLOWING", OBSERVING: "OBSERVING"}[state],
                  vote.leader, vote.zxid, vote.peer_epoch)
         tree = self.core.tree
+        if state in (LEADING, FOLLOWING):
+            # Leader.lead and Follower.followLeader record how long the
+            # election took (an observer's does not).
+            self.core.metrics.summaries["election_time"].add(now_ms - self.looking_since_ms)
         if state == LEADING:
             self.state = LEADING
             self.role = Leader(self.core, self.storage, self.myid, self.membership,

@@ -484,3 +484,43 @@ def test_whitelisted_words_work(whitelisted):
     assert four_letter(whitelisted.port, "ruok") == "imok"
     match_lines(four_letter(whitelisted.port, "srvr"), [VERSION_LINE] + srvr_tail(1, None, 5))
     assert four_letter(whitelisted.port, "abcd") == ""
+
+
+# ------------------------------------------------------------------ gtmk / stmk / hash
+#
+# Observed on Apache ZooKeeper 3.8.0 (Debian), standalone, tests/servers.py's
+# zoo.cfg: gtmk answers "306" (ZooTrace's default text trace mask, printed
+# without a newline); stmk followed by an 8-byte big-endian mask in the same
+# write answers that mask in decimal and gtmk then answers it too; a bare stmk
+# is closed with nothing written; hash on a server that has logged fewer than
+# 128 zxids answers nothing (its digest log is empty).
+
+
+def test_trace_mask_words(own_server):
+    import struct
+
+    port = own_server.port
+    assert four_letter(port, "gtmk") == "306"
+    assert four_letter(port, b"stmk" + struct.pack(">q", 0x1234)) == "4660"
+    assert four_letter(port, "gtmk") == "4660"
+    assert four_letter(port, b"stmk" + struct.pack(">q", 770)) == "770"
+    assert four_letter(port, "gtmk") == "770"
+    assert four_letter(port, "stmk") == ""
+    assert four_letter(port, "gtmk") == "770"
+
+
+def test_hash_on_a_young_server(own_server):
+    assert four_letter(own_server.port, "hash") == ""
+
+
+def test_isro_is_enabled_by_readonlymode():
+    # FourLetterCommands.isEnabled adds isro when readonlymode.enabled=true,
+    # whatever 4lw.commands.whitelist says (as it always adds srvr).
+    srv = ServerProcess(target_kind(), cfg={"4lw.commands.whitelist": "ruok"},
+                        sysprops={"readonlymode.enabled": "true"}).start()
+    try:
+        assert four_letter(srv.port, "isro") == "rw"
+        assert four_letter(srv.port, "conf") == (
+            "conf is not executed because it is not in the whitelist.\n")
+    finally:
+        srv.cleanup()

@@ -86,14 +86,40 @@ def test_unknown_keys_warn_once_each(tmp_path):
     cfg = write_cfg(tmp_path, "tickTime=500\n"
                               "ssl.keyStore.location=/tmp/ks.jks\n"
                               "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n"
-                              "metricsProvider.className=org.example.Metrics\n")
+                              "metricsProvider.someSetting=1\n")
     s = load(cfg)
     assert s.tick_ms == 500
     assert len(s.warnings) == 3
     for key, line in (("ssl.keyStore.location", 2), ("serverCnxnFactory", 3),
-                      ("metricsProvider.className", 4)):
+                      ("metricsProvider.someSetting", 4)):
         [w] = [w for w in s.warnings if key in w]
         assert "line %d" % line in w
+
+
+def test_metrics_provider_class(tmp_path):
+    # ZooKeeper cannot start with a provider it cannot load (3.8.0 observed:
+    # "Invalid config, exiting abnormally", tests/integration/test_prometheus.py).
+    with pytest.raises(ConfigError, match="metricsProvider.className=org.example.Metrics"):
+        load(write_cfg(tmp_path, "metricsProvider.className=org.example.Metrics\n"))
+    s = load(write_cfg(tmp_path, "metricsProvider.className=org.apache.zookeeper.metrics."
+                                 "prometheus.PrometheusMetricsProvider\n"
+                                 "metricsProvider.httpPort=7001\nmetricsProvider.httpHost=127.0.0.1\n"))
+    assert (s.metrics_http_port, s.metrics_http_host, s.warnings) == (7001, "127.0.0.1", [])
+    s = load(write_cfg(tmp_path, "metricsProvider.numWorkerThreads=4\n"))
+    assert len(s.warnings) == 1 and "no effect" in s.warnings[0]
+
+
+def test_admin_server_keys(tmp_path):
+    s = load(write_cfg(tmp_path, "admin.enableServer=true\nadmin.serverPort=9090\n"
+                                 "admin.serverAddress=127.0.0.1\nadmin.commandURL=/adm\n"
+                                 "admin.idleTimeout=5000\n"))
+    assert (s.admin_enable_server, s.admin_server_port, s.admin_server_address,
+            s.admin_command_url, s.admin_idle_timeout_ms, s.warnings) == (
+        True, 9090, "127.0.0.1", "/adm", 5000, [])
+    with pytest.raises(ConfigError, match="admin.serverPort"):
+        load(write_cfg(tmp_path, "admin.serverPort=70000\n"))
+    with pytest.raises(ConfigError, match="admin.serverPort"):
+        load(write_cfg(tmp_path, "admin.serverPort=x\n"))
 
 
 ENSEMBLE = ("tickTime=500\n"
@@ -177,8 +203,6 @@ def test_ensemble_only_keys_are_accepted_silently_standalone(tmp_path):
 
 
 @pytest.mark.parametrize("line, key", [
-    ("admin.enableServer=true", "admin.enableServer"),
-    ("admin.serverPort=8080", "admin.serverPort"),
     ("localSessionsEnabled=true", "localSessionsEnabled"),
     ("closeSessionTxn.enabled=false", "closeSessionTxn.enabled"),
     ("digest.enabled=true", "digest.enabled"),
