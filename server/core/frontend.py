@@ -137,7 +137,7 @@ class CoreConfig:
         self.x509 = x509
         self.x509_super_user = x509_super_user
 
-    def proposer(self, tree, auth, sessions, replicator, now_ms):
+    def proposer(self, tree, auth, sessions, replicator, now_ms, metrics=None):
         """The leader-only half, as this configuration wants it (standalone:
         the server itself; in an ensemble: each new leader)."""
         from .reaper import Reaper
@@ -147,6 +147,7 @@ class CoreConfig:
         p = Proposer(tree, auth, sessions, replicator, self.extended_types,
                      self.reconfig_enabled, reaper)
         p.prep.enforce_quota = self.enforce_quota
+        p.prep.metrics = metrics
         return p
 
 
@@ -296,6 +297,7 @@ class ServerCore:
         self.stats = ServerStats()
         #: ZooKeeper's metric registry (mntr, the AdminServer, Prometheus).
         self.metrics = Metrics()
+        self.proposer.prep.metrics = self.metrics
         self.tree.metrics = self.metrics
         self._next_cid = 1
         #: False while an ensemble member has no established leader: client

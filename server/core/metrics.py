@@ -286,6 +286,9 @@ class Metrics:
                 self.sets[name] = SummarySet(name, kind == ADVANCED_SET)
         self._order = {kind: chm_order([n for n, k in self.catalogue if k == kind])
                        for kind in (COUNTER, BASIC, ADVANCED, BASIC_SET, ADVANCED_SET)}
+        #: Counter sets (name -> {key: count}): ServerMetrics'
+        #: QUOTA_EXCEEDED_ERROR_PER_NAMESPACE, counted by prep.
+        self.counter_sets = {"quota_exceeded_error_per_namespace": {}}
         self._read_ns = self.sets["read_per_namespace"]
         self._write_ns = self.sets["write_per_namespace"]
 
@@ -311,6 +314,11 @@ class Metrics:
         if ns is not None:
             self._write_ns.add(ns, len(path) + nbytes)
 
+    def count_in_set(self, name: str, key: str) -> None:
+        s = self.counter_sets[name]
+        if key in s or len(s) < MAX_SET_KEYS:
+            s[key] = s.get(key, 0) + 1
+
     def keep_samples(self) -> None:
         """Keep a reservoir for every summary, basic ones included (the
         Prometheus endpoint reports their median; mntr does not print it)."""
@@ -325,17 +333,29 @@ class Metrics:
         """What ``srst`` resets in ZooKeeper: every metric of the registry."""
         for name in self.counters:
             self.counters[name] = 0
+        for s in self.counter_sets.values():
+            for key in s:
+                s[key] = 0          # a counter set keeps its keys (SimpleCounterSet.reset)
         for s in self.summaries.values():
             s.reset()
         for s in self.sets.values():
             s.reset()
 
     # --- printing -----------------------------------------------------------------------
-    def dump(self, gauges: dict) -> list:
+    def dump(self, gauges: dict, gauge_sets: dict = None) -> list:
         """[(key, value)] in ZooKeeper's print order; ``gauges``: name -> value
-        in registration order (a None value is left out, as ZooKeeper does)."""
+        in registration order (a None value is left out, as ZooKeeper does);
+        ``gauge_sets``: name -> {key: value}, printed ``<key>_<name>`` after
+        the gauges, as counter sets are after the counters (the order
+        Apache ZooKeeper 3.8.0 printed a quota's per-namespace figures in)."""
         out = [(n, gauges[n]) for n in chm_order(list(gauges)) if gauges[n] is not None]
+        for n in chm_order(list(gauge_sets or {})):
+            values = gauge_sets[n]
+            out += [("%s_%s" % (k, n), values[k]) for k in chm_order(list(values))]
         out += [(n, self.counters[n]) for n in self._order[COUNTER]]
+        for n in chm_order(list(self.counter_sets)):
+            values = self.counter_sets[n]
+            out += [("%s_%s" % (k, n), values[k]) for k in chm_order(list(values))]
         for kind in (BASIC, ADVANCED):
             for n in self._order[kind]:
                 out += self.summaries[n].values(n)

@@ -101,6 +101,8 @@ class Prep:
         self.extended_types = extended_types
         #: zookeeper.enforceQuota: hard quota limits refuse writes.
         self.enforce_quota = False
+        #: metrics.Metrics, or None: QUOTAEXCEEDED is counted per namespace.
+        self.metrics = None
         #: reconfigEnabled; a standalone server cannot reconfigure either way.
         self.reconfig_enabled = False
         #: The ensemble's leader, which turns a reconfig request into the new
@@ -431,6 +433,10 @@ class Prep:
         if over is not None:
             quota.warn(prefix, over)
             if over[0] == "hard":
+                if self.metrics is not None:
+                    ns = path[1:].split("/", 1)[0]
+                    if ns:
+                        self.metrics.count_in_set("quota_exceeded_error_per_namespace", ns)
                 raise KeeperError(Err.QUOTAEXCEEDED)
 
     def _check(self, acl, perm, ids):

@@ -117,3 +117,44 @@ def warn(prefix: str, over) -> None:
     if n <= 10 or n % 1000 == 0:
         log.warning("Quota exceeded: %s [%s %s limit] (%d such writes so far)",
                     prefix, over[0], over[1], n)
+
+
+#: ZooKeeperServer's quota gauge sets, in the order it registers them.
+GAUGE_SETS = ("quota_count_limit_per_namespace", "quota_bytes_limit_per_namespace",
+              "quota_count_usage_per_namespace", "quota_bytes_usage_per_namespace")
+
+
+def namespace_gauges(tree) -> dict:
+    """QuotaMetricsUtils: per top namespace, the sum of the quotas' limits
+    (the hard limit where set, else the soft one) and of their usage, from
+    every zookeeper_limits / zookeeper_stats leaf under /zookeeper/quota."""
+    out = {name: {} for name in GAUGE_SETS}
+    nodes = tree.nodes
+    stack = [QUOTA_ROOT]
+    while stack:
+        path = stack.pop()
+        node = nodes.get(path)
+        if node is None:
+            continue
+        if node.children:
+            stack.extend(path + "/" + c for c in reversed(list(node.children)))
+            continue
+        is_limit = path.endswith("/" + LIMIT_NODE)
+        if not (is_limit or path.endswith("/" + STAT_NODE)) or node.data is None:
+            continue
+        rest = path[len(QUOTA_ROOT):]
+        end = rest.find("/", 1)
+        ns = rest[1:end] if end > 0 else rest[1:]
+        if not ns:
+            continue
+        st = parse(node.data)
+        if is_limit:
+            pairs = (("quota_count_limit_per_namespace", st.get("countHardLimit", -1), st.get("count", -1)),
+                     ("quota_bytes_limit_per_namespace", st.get("byteHardLimit", -1), st.get("bytes", -1)))
+            for name, hard, soft in pairs:
+                out[name][ns] = out[name].get(ns, 0) + (hard if hard > -1 else soft)
+        else:
+            for name, key in (("quota_count_usage_per_namespace", "count"),
+                              ("quota_bytes_usage_per_namespace", "bytes")):
+                out[name][ns] = out[name].get(ns, 0) + st.get(key, -1)
+    return out

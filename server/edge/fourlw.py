@@ -266,7 +266,9 @@ class FourLetterWords:
             out.append(("peer_state", member.peer_state()))
             if member.mode() == "observer":
                 out.append(("observer_master_id", member.peer.leader_sid))
-        return out + core.metrics.dump(self.gauges())
+        from zkwire.server.core.quota import namespace_gauges
+
+        return out + core.metrics.dump(self.gauges(), namespace_gauges(core.tree))
 
     def gauges(self) -> dict:
         """ZooKeeper's gauges, name -> value, in its registration order for

@@ -238,7 +238,8 @@ class Leader:
         core.serving = False
         core.via_leader = False
         core.sessions.touched = None
-        self.proposer = core.config.proposer(core.tree, core.auth, core.sessions, self, now_ms)
+        self.proposer = core.config.proposer(core.tree, core.auth, core.sessions, self, now_ms,
+                                             core.metrics)
         self.proposer.prep.reconfigurer = self
         core.proposer = self.proposer
         self._info_sids = {myid: accepted_epoch}
