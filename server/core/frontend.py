@@ -315,6 +315,9 @@ class ServerCore:
         #: (conn, timeout_ms)).
         self.via_leader = False
         self.pending_syncs = deque()
+        #: (zxid, conn, _Pending): syncs on a leader waiting until it has
+        #: applied everything committed when they came (see request()).
+        self.local_syncs = deque()
         self.pending_revalidations = {}
 
     # --- connections -----------------------------------------------------------
@@ -549,6 +552,16 @@ class ServerCore:
             self.pending_syncs.append((conn, p))
             self.proposer.sync(sid, xid, req, now_ms)
             return
+        if op == OpCode.sync and type(req) is not Malformed:
+            # The leader may have committed txns it has not applied yet (it
+            # applies once its own log has them; a follower may have
+            # answered its client already): a sync here waits for them.
+            barrier = self.proposer.sync_barrier()
+            if barrier is not None and barrier > self.tree.last_zxid:
+                p = _Pending(xid, op, req, now_ms, txn=True)
+                self._enqueue(conn, p)
+                self.local_syncs.append((barrier, conn, p))
+                return
         self._read_or_queue(conn, xid, op, req, now_ms)
 
     def revalidated(self, session_id: int, valid: bool, now_ms: int) -> None:
@@ -582,6 +595,15 @@ class ServerCore:
         p.reply = _SYNCED
         if not conn.closed:
             self._drain(conn, now_ms)
+
+    def _release_local_syncs(self, now_ms: int) -> None:
+        q = self.local_syncs
+        last = self.tree.last_zxid
+        while q and q[0][0] <= last:
+            _, conn, p = q.popleft()
+            p.reply = _SYNCED
+            if not conn.closed:
+                self._drain(conn, now_ms)
 
     def _read_or_queue(self, conn, xid, op, req, now_ms):
         if self._must_wait(conn):
@@ -903,6 +925,8 @@ class ServerCore:
                     fired = watches.trigger(etype, path)
                     if fired:
                         self._notify(fired, hdr.zxid, etype, path)
+            if self.local_syncs:
+                self._release_local_syncs(now_ms)
             origin = origin_of(hdr)
             if origin is not None:
                 # Answer now, before the next txn is applied: reads queued behind
@@ -1006,6 +1030,7 @@ class ServerCore:
                 self._close_conn(conn, reason)
         self.waiting.clear()
         self.pending_syncs.clear()
+        self.local_syncs.clear()
         self.pending_revalidations.clear()
         self.in_process = 0
 

@@ -68,6 +68,13 @@ class Proposer:
             for path in self.reaper.due(now_ms):
                 self.replicator.propose(*self.prep.prep_delete_container(path, now_ms))
 
+    def sync_barrier(self):
+        """The last zxid committed and not yet applied here, or None: a sync
+        answered here must wait for it (a leader applies a committed txn only
+        once its own log holds it; its followers may have applied it)."""
+        barrier = getattr(self.replicator, "unapplied_commit_zxid", None)
+        return barrier() if barrier is not None else None
+
     def next_tick_ms(self):
         """When the reaper next wants a tick (None: it does not)."""
         return None if self.reaper is None else self.reaper.next_ms

@@ -662,6 +662,11 @@ class Leader:
             for lid in self._pending_syncs.pop(zxid, ()):
                 self._to(lid, SYNC, 0)
 
+    def unapplied_commit_zxid(self):
+        """Proposer.sync_barrier: the newest committed txn still waiting
+        for our own log."""
+        return self._apply_wait[-1][0].zxid if self._apply_wait else None
+
     def _apply(self, hdr, txn, now_ms) -> None:
         self.core.commit([(hdr, txn)], now_ms)
         self._committed.append((hdr, txn))

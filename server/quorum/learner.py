@@ -118,6 +118,9 @@ class Forwarder:
         self.learner.core.sessions.mark_closing(session_id)
         self._forward(session_id, cxid, OpCode.closeSession, b"", None)
 
+    def sync_barrier(self):
+        return None    # a learner's syncs go through the leader (frontend.request)
+
     def sync(self, session_id, cxid, request, now_ms) -> None:
         self._forward(session_id, cxid, OpCode.sync, encode_request(cxid, OpCode.sync, request)[12:],
                       None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from zkwire import records as r
 from zkwire.consts import OpCode
 from zkwire.server.quorum import learner as learner_mod
 from zkwire.server.quorum.epochs import make_zxid
@@ -102,7 +103,7 @@ def test_an_observer_gets_inform_and_acks_nothing_but_the_sync():
 
 
 def test_sync_on_a_follower_is_answered_after_the_leaders_sync():
-    from zkwire import records as r
+
 
     e = Ensemble(3, leader=3)
     c = e.client(1)
@@ -234,7 +235,7 @@ def test_a_snapshot_is_captured_in_slices_while_writes_commit():
     e.nodes[1] = fresh = Node(1, e.tick_ms)
     leader = e.leader
     leader.snap_slice_nodes = 1
-    from zkwire import records as r
+
 
     applied_while_capturing = []
     original = leader._apply
@@ -570,3 +571,28 @@ def test_a_silent_client_on_a_follower_expires_and_a_pinging_one_does_not():
     assert silent.session_id not in leader_sessions
     assert alive.session_id in leader_sessions
     assert silent.outbox[-1][0] == "close" and not alive.closing
+
+
+def test_a_sync_on_the_leader_waits_for_commits_its_own_log_holds_back():
+    """A leader applies a committed txn once its own log has it, while the
+    followers that acked it apply it at COMMIT and answer their clients.  A
+    client of the leader that syncs after such a reply must then see the
+    txn: its sync waits until the leader has applied it.  (Found by
+    tests/integration/test_ensemble.py under load: a sync and a read on the
+    leader showed 14 of 15 acknowledged creates.)"""
+    e = Ensemble(3, leader=3)
+    writer, reader = e.client(2), e.client(3)
+    e.slow_disks.add(3)                  # the leader's own fsync is slow
+    e.request(2, writer, 1, OpCode.create, create_req("/late", b"x"))
+    assert "/late" in e.nodes[2].core.tree.nodes      # committed by 1 and 2, applied there
+    assert "/late" not in e.nodes[3].core.tree.nodes
+    reader.outbox.clear()
+    e.request(3, reader, 7, OpCode.sync, r.SyncRequest.make("/"))
+    assert not [x for x in reader.outbox if x[0] == "reply"], "sync answered before the apply"
+    e.request(3, reader, 8, OpCode.exists, r.ExistsRequest.make("/late", False))
+    assert not [x for x in reader.outbox if x[0] == "reply"], "a read overtook the sync"
+    e.slow_disks.discard(3)
+    e.finish_persist(3)
+    replies = [x for x in reader.outbox if x[0] == "reply"]
+    assert [x[1] for x in replies] == [7, 8], replies
+    assert replies[1][3] == 0                          # /late exists for the reader
