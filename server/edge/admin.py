@@ -29,15 +29,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import platform
-import socket
-import sys
 
 from twisted.web import resource, server as web_server
 
 from zkwire.consts import Perms
 from ..core.acl import NoAuth
-from .fourlw import FULL_VERSION, LAST_OP, _dir_size, _memory_lines
+from .fourlw import FULL_VERSION, LAST_OP, _dir_size, environment
 
 log = logging.getLogger("zkwire.admin")
 
@@ -302,24 +299,7 @@ class AdminCommands:
             str(_signed(sid)): list(paths) for sid, paths in core.tree.ephemerals.items()}
 
     def envi(self, r, kw):
-        env = [
-            ("zookeeper.version", FULL_VERSION),
-            ("host.name", socket.gethostname()),
-            ("java.version", "n/a (zkwire on Python %s)" % platform.python_version()),
-            ("java.vendor", "n/a"),
-            ("java.home", sys.prefix),
-            ("java.class.path", ""),
-            ("java.library.path", ""),
-            ("java.io.tmpdir", os.environ.get("TMPDIR", "/tmp")),
-            ("java.compiler", "<NA>"),
-            ("os.name", platform.system()),
-            ("os.arch", platform.machine()),
-            ("os.version", platform.release()),
-            ("user.name", os.environ.get("USER", "")),
-            ("user.home", os.path.expanduser("~")),
-            ("user.dir", os.getcwd()),
-        ] + _memory_lines()
-        r.data.update(env)
+        r.data.update(environment())
 
     def gtmk(self, r, kw):
         r.data["tracemask"] = self._fourlw.trace_mask

@@ -70,6 +70,28 @@ def _dir_size(path) -> int:
     return total
 
 
+
+def environment() -> list:
+    """envi's (key, value) pairs, ZooKeeper's Environment list: the 4lw and
+    the AdminServer's ``environment`` command print the same."""
+    return [
+        ("zookeeper.version", FULL_VERSION),
+        ("host.name", socket.gethostname()),
+        ("java.version", "n/a (zkwire on Python %s)" % platform.python_version()),
+        ("java.vendor", "n/a"),
+        ("java.home", sys.prefix),
+        ("java.class.path", ""),
+        ("java.library.path", ""),
+        ("java.io.tmpdir", os.environ.get("TMPDIR", "/tmp")),
+        ("java.compiler", "<NA>"),
+        ("os.name", platform.system()),
+        ("os.arch", platform.machine()),
+        ("os.version", platform.release()),
+        ("user.name", os.environ.get("USER", "")),
+        ("user.home", os.path.expanduser("~")),
+        ("user.dir", os.getcwd()),
+    ] + _memory_lines()
+
 class FourLetterWords:
     def __init__(self, server, whitelist):
         self.server = server
@@ -229,25 +251,7 @@ class FourLetterWords:
         return "\n".join(lines) + "\n"
 
     def cmd_envi(self, proto):
-        env = [
-            ("zookeeper.version", FULL_VERSION),
-            ("host.name", socket.gethostname()),
-            ("java.version", "n/a (zkwire on Python %s)" % platform.python_version()),
-            ("java.vendor", "n/a"),
-            ("java.home", sys.prefix),
-            ("java.class.path", ""),
-            ("java.library.path", ""),
-            ("java.io.tmpdir", os.environ.get("TMPDIR", "/tmp")),
-            ("java.compiler", "<NA>"),
-            ("os.name", platform.system()),
-            ("os.arch", platform.machine()),
-            ("os.version", platform.release()),
-            ("user.name", os.environ.get("USER", "")),
-            ("user.home", os.path.expanduser("~")),
-            ("user.dir", os.getcwd()),
-        ]
-        env.extend(_memory_lines())
-        return "Environment:\n" + "".join("%s=%s\n" % kv for kv in env)
+        return "Environment:\n" + "".join("%s=%s\n" % kv for kv in environment())
 
     def cmd_mntr(self, proto):
         if self._mode() is None:
